@@ -1,0 +1,95 @@
+/* Shared definitions for Kiln's eager CPU kernels (see kernels/README.md for the ABI).
+ *
+ * Every file includes this header; all the .c files here are compiled together into one
+ * shared library with -O3 -march=native -fno-math-errno -fopenmp. */
+#ifndef KILN_H
+#define KILN_H
+
+#include <math.h>
+#include <omp.h>
+#include <stdint.h>
+#include <string.h>
+
+/* Parallel thresholds, in elements. Waking a sleeping OpenMP thread costs ~24 µs on the
+ * development VM, so a second thread only pays off for work well above that. */
+#define KILN_PAR_MATH (1 << 14)  /* elementwise ops that call a transcendental function */
+#define KILN_PAR_CHEAP (1 << 17) /* arithmetic, compares, casts */
+#define KILN_PAR_COPY (1 << 18)  /* fills, copies, gathers */
+
+/* The part [*begin, *end) of [0, n) that the calling thread of an OpenMP team handles:
+ * contiguous, split at multiples of 16 elements so that threads do not share cache lines. */
+static inline void kiln_thread_range(int64_t n, int64_t* begin, int64_t* end) {
+  const int64_t threads = omp_get_num_threads(), t = omp_get_thread_num();
+  const int64_t blocks = (n + 15) / 16;
+  *begin = blocks * t / threads * 16;
+  *end = t + 1 == threads ? n : blocks * (t + 1) / threads * 16;
+  if (*begin > n) *begin = n;
+  if (*end > n) *end = n;
+}
+
+/* Runs `call` (which reads `begin` and `end`) over [0, n): directly when n <= threshold, so
+ * small calls never touch the OpenMP runtime (even an `if(parallel: 0)` region costs a
+ * runtime call), else once per thread of a parallel region, each on its own range. */
+#define KILN_SPLIT(n, threshold, call)                                                          \
+  do {                                                                                          \
+    if ((n) <= (threshold)) {                                                                   \
+      const int64_t begin = 0, end = (n);                                                       \
+      call;                                                                                     \
+    } else {                                                                                    \
+      _Pragma("omp parallel") {                                                                 \
+        int64_t begin, end;                                                                     \
+        kiln_thread_range((n), &begin, &end);                                                   \
+        call;                                                                                   \
+      }                                                                                         \
+    }                                                                                           \
+  } while (0)
+
+/* The C math functions used inside loops, declared SIMD-callable so that gcc vectorizes
+ * them through glibc's libmvec (glibc only declares them so under -ffast-math). */
+#define KILN_DECLARE_SIMD_1(fn)                                                                 \
+  _Pragma("omp declare simd notinbranch") float fn##f(float);                                   \
+  _Pragma("omp declare simd notinbranch") double fn(double);
+#define KILN_DECLARE_SIMD_2(fn)                                                                 \
+  _Pragma("omp declare simd notinbranch") float fn##f(float, float);                            \
+  _Pragma("omp declare simd notinbranch") double fn(double, double);
+KILN_DECLARE_SIMD_1(exp)
+KILN_DECLARE_SIMD_1(exp2)
+KILN_DECLARE_SIMD_1(expm1)
+KILN_DECLARE_SIMD_1(log)
+KILN_DECLARE_SIMD_1(log2)
+KILN_DECLARE_SIMD_1(log10)
+KILN_DECLARE_SIMD_1(log1p)
+KILN_DECLARE_SIMD_1(cbrt)
+KILN_DECLARE_SIMD_1(sin)
+KILN_DECLARE_SIMD_1(cos)
+KILN_DECLARE_SIMD_1(tan)
+KILN_DECLARE_SIMD_1(asin)
+KILN_DECLARE_SIMD_1(acos)
+KILN_DECLARE_SIMD_1(atan)
+KILN_DECLARE_SIMD_1(sinh)
+KILN_DECLARE_SIMD_1(cosh)
+KILN_DECLARE_SIMD_1(tanh)
+KILN_DECLARE_SIMD_1(asinh)
+KILN_DECLARE_SIMD_1(acosh)
+KILN_DECLARE_SIMD_1(atanh)
+KILN_DECLARE_SIMD_1(erf)
+KILN_DECLARE_SIMD_2(pow)
+KILN_DECLARE_SIMD_2(atan2)
+
+/* Picks the float or double flavour of a libm function: KILN_MATH_f32(exp) is expf. */
+#define KILN_MATH_f32(fn) fn##f
+#define KILN_MATH_f64(fn) fn
+
+/* X-macro type lists: X(code, C type). */
+#define KILN_FLOAT_TYPES(X) X(f32, float) X(f64, double)
+#define KILN_INT_TYPES(X) X(i32, int32_t) X(u32, uint32_t)
+#define KILN_NUMERIC_TYPES(X) KILN_FLOAT_TYPES(X) KILN_INT_TYPES(X)
+#define KILN_ALL_TYPES(X) KILN_NUMERIC_TYPES(X) X(b8, uint8_t)
+
+/* Matmul entry points shared with conv.c. */
+void kiln_matmul_f32(int64_t batch, int64_t m, int64_t n, int64_t k, const float* a,
+                     int32_t trans_a, const float* b, int32_t trans_b, float* out);
+void kiln_matmul_f64(int64_t batch, int64_t m, int64_t n, int64_t k, const double* a,
+                     int32_t trans_a, const double* b, int32_t trans_b, double* out);
+
+#endif

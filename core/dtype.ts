@@ -1,0 +1,151 @@
+/**
+ * Data types, their storage, and JAX's type-promotion rules (with weak types).
+ * @module
+ */
+
+/** The element types Kiln stores. `bool` is stored one byte per element. */
+export type DType = "float32" | "float64" | "int32" | "uint32" | "bool";
+
+/** All dtypes, in promotion-lattice order from least to most general. */
+export const DTYPES: readonly DType[] = ["bool", "uint32", "int32", "float32", "float64"];
+
+/** The TypedArray that stores each dtype. */
+export type TypedArray = Float32Array | Float64Array | Int32Array | Uint32Array | Uint8Array;
+
+/** Storage constructor per dtype. */
+export const STORAGE = {
+  float32: Float32Array,
+  float64: Float64Array,
+  int32: Int32Array,
+  uint32: Uint32Array,
+  bool: Uint8Array,
+} as const;
+
+/** Bytes per element of each dtype. */
+export const ITEMSIZE: Record<DType, number> = {
+  float32: 4,
+  float64: 8,
+  int32: 4,
+  uint32: 4,
+  bool: 1,
+};
+
+/** Short type codes used by native kernel names (`kiln_add_f32`). */
+export const TYPE_CODE: Record<DType, string> = {
+  float32: "f32",
+  float64: "f64",
+  int32: "i32",
+  uint32: "u32",
+  bool: "b8",
+};
+
+/** The default floating dtype (JAX without x64). */
+export const DEFAULT_FLOAT: DType = "float32";
+
+/** True for float32 and float64. */
+export function isFloat(dtype: DType): boolean {
+  return dtype === "float32" || dtype === "float64";
+}
+
+/** True for int32 and uint32. */
+export function isInteger(dtype: DType): boolean {
+  return dtype === "int32" || dtype === "uint32";
+}
+
+/** Validates a user-supplied dtype name, naming the operation in the error. */
+export function checkDType(dtype: unknown, op: string): DType {
+  if (typeof dtype === "string" && (DTYPES as readonly string[]).includes(dtype)) {
+    return dtype as DType;
+  }
+  throw new TypeError(
+    `${op}: unknown dtype ${JSON.stringify(dtype)}; expected one of ${DTYPES.join(", ")}`,
+  );
+}
+
+/** Allocates zeroed storage for `size` elements of `dtype`. */
+export function allocate(dtype: DType, size: number): TypedArray {
+  return new STORAGE[dtype](size);
+}
+
+/** A dtype with JAX's weak-type flag (a JS number is weakly typed). */
+export interface TypeInfo {
+  dtype: DType;
+  weak: boolean;
+}
+
+// JAX's lattice restricted to Kiln's dtypes: bool < weak int < {uint32, int32} < weak float <
+// float32 < float64. Strong types win over weak ones of the same kind.
+function rank(dtype: DType): number {
+  switch (dtype) {
+    case "bool":
+      return 0;
+    case "uint32":
+    case "int32":
+      return 1;
+    case "float32":
+      return 2;
+    case "float64":
+      return 3;
+  }
+}
+
+/**
+ * The result type of combining two typed values, following JAX: weak types take the other
+ * operand's dtype within the same kind, int32 with uint32 gives int32 (JAX's int64 truncated
+ * to 32 bits without x64), and integers with floats give the float.
+ */
+export function promoteTypes(a: TypeInfo, b: TypeInfo): TypeInfo {
+  if (a.dtype === b.dtype) return { dtype: a.dtype, weak: a.weak && b.weak };
+  if (a.weak && !b.weak) return promoteWeak(a.dtype, b.dtype);
+  if (b.weak && !a.weak) return promoteWeak(b.dtype, a.dtype);
+  // both strong, or both weak
+  const weak = a.weak && b.weak;
+  const ra = rank(a.dtype), rb = rank(b.dtype);
+  if (ra !== rb) return { dtype: ra > rb ? a.dtype : b.dtype, weak };
+  return { dtype: "int32", weak }; // int32 with uint32
+}
+
+// weak `w` combined with strong `s`: the strong dtype wins unless `w` is of a higher kind.
+function promoteWeak(w: DType, s: DType): TypeInfo {
+  if (rank(w) <= rank(s)) return { dtype: s, weak: false };
+  // weak float with a strong int/bool gives the default float; weak int with bool gives int32
+  return { dtype: isFloat(w) ? DEFAULT_FLOAT : "int32", weak: false };
+}
+
+/** The result dtype of combining many typed values. */
+export function resultType(...infos: TypeInfo[]): TypeInfo {
+  if (infos.length === 0) throw new TypeError("resultType: needs at least one argument");
+  return infos.reduce(promoteTypes);
+}
+
+/** The dtype a reduction such as `sum` accumulates into (bool sums count as int32). */
+export function sumDType(dtype: DType): DType {
+  return dtype === "bool" ? "int32" : dtype;
+}
+
+/** The dtype of float-valued results of `dtype` (ints become the default float). */
+export function floatDType(dtype: DType): DType {
+  return isFloat(dtype) ? dtype : DEFAULT_FLOAT;
+}
+
+/** Converts a JS number to what storing it in `dtype` yields (NaN to int gives 0, ints saturate). */
+export function castScalar(value: number, dtype: DType): number {
+  switch (dtype) {
+    case "float32":
+      return Math.fround(value);
+    case "float64":
+      return value;
+    case "bool":
+      return value !== 0 ? 1 : 0; // NaN is truthy, as in NumPy
+    case "int32":
+      return saturate(value, -2147483648, 2147483647);
+    case "uint32":
+      return saturate(value, 0, 4294967295);
+  }
+}
+
+function saturate(value: number, lo: number, hi: number): number {
+  if (Number.isNaN(value)) return 0;
+  const t = Math.trunc(value);
+  return t < lo ? lo : t > hi ? hi : t;
+}

@@ -1,0 +1,28 @@
+/**
+ * Kiln's core: tensors, dtypes, primitives, the trace machinery and the array APIs. It imports
+ * nothing outside `core/`; `mod.ts` wires devices and re-exports the public API.
+ * @module
+ */
+
+import "./numpy/methods.ts";
+import { registerDevice } from "./device.ts";
+import { createJsDevice } from "./js_device.ts";
+
+registerDevice("js", createJsDevice);
+
+export * as np from "./numpy/index.ts";
+export * as lax from "./lax/index.ts";
+export { Tensor } from "./tensor.ts";
+export type { NestedArray } from "./tensor.ts";
+export type { DType, TypedArray } from "./dtype.ts";
+export { DTYPES, promoteTypes, resultType } from "./dtype.ts";
+export {
+  defaultDevice,
+  getDevice,
+  listDevices,
+  registerDevice,
+  setDefaultDevice,
+} from "./device.ts";
+export type { Device } from "./device.ts";
+export { registry as primitives } from "./primitive.ts";
+export type { Aval, Primitive } from "./primitive.ts";

@@ -1,0 +1,147 @@
+/**
+ * Creation functions: zeros, ones, full, arange, linspace, eye and the `*Like` family.
+ * @module
+ */
+
+import { castScalar, checkDType, DEFAULT_FLOAT, type DType, STORAGE } from "../dtype.ts";
+import { getDevice } from "../device.ts";
+import { checkShape, describe, sizeOf } from "../shape.ts";
+import type { Tensor } from "../tensor.ts";
+import { fromHostData } from "../trace.ts";
+import type { ArrayOptions } from "./convert.ts";
+
+function make(
+  op: string,
+  shape: unknown,
+  dtype: DType,
+  options: ArrayOptions,
+  fill: (storage: InstanceType<(typeof STORAGE)[DType]>) => void,
+): Tensor {
+  const dims = checkShape(shape, op);
+  const storage = new STORAGE[dtype](sizeOf(dims));
+  fill(storage);
+  const device = options.device === undefined ? undefined : getDevice(options.device);
+  return fromHostData(storage, dims, dtype, false, device);
+}
+
+function dtypeOr(options: ArrayOptions, fallback: DType, op: string): DType {
+  return options.dtype === undefined ? fallback : checkDType(options.dtype, op);
+}
+
+/** A tensor of zeros (float32 unless `dtype` says otherwise). */
+export function zeros(shape: number | readonly number[], options: ArrayOptions = {}): Tensor {
+  return make("np.zeros", shape, dtypeOr(options, DEFAULT_FLOAT, "np.zeros"), options, () => {});
+}
+
+/** A tensor of ones. */
+export function ones(shape: number | readonly number[], options: ArrayOptions = {}): Tensor {
+  return full(shape, 1, options);
+}
+
+/** A tensor filled with `value` (dtype from the value when not given: bool for booleans). */
+export function full(
+  shape: number | readonly number[],
+  value: number | boolean,
+  options: ArrayOptions = {},
+): Tensor {
+  if (typeof value !== "number" && typeof value !== "boolean") {
+    throw new TypeError(`np.full: fill value must be a number or boolean, got ${describe(value)}`);
+  }
+  const fallback = typeof value === "boolean" ? "bool" : DEFAULT_FLOAT;
+  const dtype = dtypeOr(options, fallback, "np.full");
+  const v = castScalar(Number(value), dtype);
+  return make("np.full", shape, dtype, options, (s) => s.fill(v));
+}
+
+/** Zeros with the shape (and dtype, unless given) of `x`. */
+export function zerosLike(x: Tensor, options: ArrayOptions = {}): Tensor {
+  return zeros(x.shape, { dtype: x.dtype, ...options });
+}
+/** Ones with the shape and dtype of `x`. */
+export function onesLike(x: Tensor, options: ArrayOptions = {}): Tensor {
+  return ones(x.shape, { dtype: x.dtype, ...options });
+}
+/** `value` with the shape and dtype of `x`. */
+export function fullLike(x: Tensor, value: number | boolean, options: ArrayOptions = {}): Tensor {
+  return full(x.shape, value, { dtype: x.dtype, ...options });
+}
+/** Uninitialized in NumPy; zeros here. */
+export const empty = zeros;
+/** Like {@link zerosLike}. */
+export const emptyLike = zerosLike;
+
+/**
+ * Evenly spaced values in [start, stop): `arange(stop)`, `arange(start, stop, step?)`.
+ * Integer arguments give int32 (as JAX), any fractional one gives float32.
+ */
+export function arange(
+  start: number,
+  stop?: number,
+  step = 1,
+  options: ArrayOptions = {},
+): Tensor {
+  if (stop === undefined) [start, stop] = [0, start];
+  for (const [name, v] of [["start", start], ["stop", stop], ["step", step]] as const) {
+    if (typeof v !== "number" || !Number.isFinite(v)) {
+      throw new TypeError(`np.arange: ${name} must be a finite number, got ${describe(v)}`);
+    }
+  }
+  if (step === 0) throw new RangeError("np.arange: step must not be zero");
+  const allInt = Number.isInteger(start) && Number.isInteger(stop) && Number.isInteger(step);
+  const dtype = dtypeOr(options, allInt ? "int32" : DEFAULT_FLOAT, "np.arange");
+  const n = Math.max(0, Math.ceil((stop - start) / step));
+  return make("np.arange", [n], dtype, options, (s) => {
+    for (let i = 0; i < n; i++) s[i] = castScalar(start + i * step, dtype);
+  });
+}
+
+/** Options of {@link linspace}. */
+export interface LinspaceOptions extends ArrayOptions {
+  /** Include `stop` (default true). */
+  endpoint?: boolean;
+}
+
+/** `num` evenly spaced values from start to stop. */
+export function linspace(
+  start: number,
+  stop: number,
+  num = 50,
+  options: LinspaceOptions = {},
+): Tensor {
+  if (!Number.isInteger(num) || num < 0) {
+    throw new RangeError(`np.linspace: num must be a non-negative integer, got ${num}`);
+  }
+  const endpoint = options.endpoint ?? true;
+  const dtype = dtypeOr(options, DEFAULT_FLOAT, "np.linspace");
+  const div = endpoint ? num - 1 : num;
+  const step = div > 0 ? (stop - start) / div : 0;
+  return make("np.linspace", [num], dtype, options, (s) => {
+    for (let i = 0; i < num; i++) s[i] = castScalar(start + i * step, dtype);
+    if (endpoint && num > 1) s[num - 1] = castScalar(stop, dtype);
+  });
+}
+
+/** Options of {@link eye}. */
+export interface EyeOptions extends ArrayOptions {
+  /** Diagonal offset: > 0 above the main diagonal. */
+  k?: number;
+}
+
+/** An n×m matrix with ones on diagonal `k`. */
+export function eye(n: number, m?: number, options: EyeOptions = {}): Tensor {
+  const cols = m ?? n;
+  const k = options.k ?? 0;
+  if (!Number.isInteger(k)) throw new TypeError(`np.eye: k must be an integer, got ${k}`);
+  const dtype = dtypeOr(options, DEFAULT_FLOAT, "np.eye");
+  return make("np.eye", [n, cols], dtype, options, (s) => {
+    for (let i = 0; i < n; i++) {
+      const j = i + k;
+      if (j >= 0 && j < cols) s[i * cols + j] = 1;
+    }
+  });
+}
+
+/** The n×n identity matrix. */
+export function identity(n: number, options: ArrayOptions = {}): Tensor {
+  return eye(n, n, options);
+}

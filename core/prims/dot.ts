@@ -1,0 +1,181 @@
+/**
+ * `dot_general`: XLA's general tensor contraction. Output axes are the batch axes, then the
+ * lhs free axes, then the rhs free axes. Devices run it as a batched matmul after moving the
+ * axes into (batch, m, k) × (batch, k, n) order; `dotGeneralPlan` says how.
+ * @module
+ */
+
+import { allocate, type TypedArray } from "../dtype.ts";
+import { type Aval, Primitive } from "../primitive.ts";
+import { fmtShape, type Shape, sizeOf } from "../shape.ts";
+
+/** Parameters of {@link dotGeneral}: contracting and batch axes of each operand. */
+export interface DotGeneralParams {
+  lhsContracting: number[];
+  rhsContracting: number[];
+  lhsBatch: number[];
+  rhsBatch: number[];
+}
+
+/** How to run a dot_general as a batched matmul. */
+export interface DotPlan {
+  /** Permutation bringing lhs to (batch…, free…, contracting…). */
+  lhsPerm: number[];
+  /** Permutation bringing rhs to (batch…, contracting…, free…). */
+  rhsPerm: number[];
+  batch: number;
+  m: number;
+  n: number;
+  k: number;
+  outShape: number[];
+}
+
+/** Validates dot_general's axes and derives the matmul plan. */
+export function dotGeneralPlan(lhs: Shape, rhs: Shape, p: DotGeneralParams): DotPlan {
+  const fail = (why: string): never => {
+    throw new RangeError(
+      `dot_general: ${why} (lhs ${fmtShape(lhs)}, rhs ${fmtShape(rhs)}, contracting ${
+        JSON.stringify([p.lhsContracting, p.rhsContracting])
+      }, batch ${JSON.stringify([p.lhsBatch, p.rhsBatch])})`,
+    );
+  };
+  const checkAxes = (axes: number[], ndim: number) => {
+    for (const a of axes) if (!(a >= 0 && a < ndim)) fail(`axis ${a} out of range`);
+  };
+  checkAxes(p.lhsContracting, lhs.length);
+  checkAxes(p.lhsBatch, lhs.length);
+  checkAxes(p.rhsContracting, rhs.length);
+  checkAxes(p.rhsBatch, rhs.length);
+  if (p.lhsContracting.length !== p.rhsContracting.length) fail("contracting axes differ in count");
+  if (p.lhsBatch.length !== p.rhsBatch.length) fail("batch axes differ in count");
+  const lhsUsed = [...p.lhsBatch, ...p.lhsContracting];
+  const rhsUsed = [...p.rhsBatch, ...p.rhsContracting];
+  if (new Set(lhsUsed).size !== lhsUsed.length || new Set(rhsUsed).size !== rhsUsed.length) {
+    fail("an axis is used twice");
+  }
+  p.lhsContracting.forEach((a, i) => {
+    if (lhs[a] !== rhs[p.rhsContracting[i]]) fail("contracting axes differ in size");
+  });
+  p.lhsBatch.forEach((a, i) => {
+    if (lhs[a] !== rhs[p.rhsBatch[i]]) fail("batch axes differ in size");
+  });
+  const lhsFree = [...lhs.keys()].filter((a) => !lhsUsed.includes(a));
+  const rhsFree = [...rhs.keys()].filter((a) => !rhsUsed.includes(a));
+  const sizes = (shape: Shape, axes: number[]) => axes.map((a) => shape[a]);
+  return {
+    lhsPerm: [...p.lhsBatch, ...lhsFree, ...p.lhsContracting],
+    rhsPerm: [...p.rhsBatch, ...p.rhsContracting, ...rhsFree],
+    batch: sizeOf(sizes(lhs, p.lhsBatch)),
+    m: sizeOf(sizes(lhs, lhsFree)),
+    n: sizeOf(sizes(rhs, rhsFree)),
+    k: sizeOf(sizes(lhs, p.lhsContracting)),
+    outShape: [...sizes(lhs, p.lhsBatch), ...sizes(lhs, lhsFree), ...sizes(rhs, rhsFree)],
+  };
+}
+
+/** Reference batched matmul: a (batch, m, k) × b (batch, k, n), accumulating in float64. */
+export function matmulReference(
+  a: TypedArray,
+  b: TypedArray,
+  out: TypedArray,
+  batch: number,
+  m: number,
+  n: number,
+  k: number,
+): void {
+  const row = new Float64Array(n);
+  for (let bi = 0; bi < batch; bi++) {
+    for (let i = 0; i < m; i++) {
+      row.fill(0);
+      for (let kk = 0; kk < k; kk++) {
+        const av = a[bi * m * k + i * k + kk];
+        const bOff = bi * k * n + kk * n;
+        for (let j = 0; j < n; j++) row[j] += av * b[bOff + j];
+      }
+      const oOff = bi * m * n + i * n;
+      for (let j = 0; j < n; j++) out[oOff + j] = row[j];
+    }
+  }
+}
+
+/** Permutes host data (reference helper). */
+export function permuteHost(x: TypedArray, shape: Shape, perm: number[]): TypedArray {
+  const y = allocate(dtypeOf(x), x.length);
+  const inStrides = stridesFor(shape);
+  const outShape = perm.map((p) => shape[p]);
+  const idx = new Array<number>(shape.length).fill(0);
+  for (let e = 0; e < x.length; e++) {
+    let src = 0;
+    for (let i = 0; i < perm.length; i++) src += idx[i] * inStrides[perm[i]];
+    y[e] = x[src];
+    for (let i = outShape.length - 1; i >= 0; i--) {
+      if (++idx[i] < outShape[i]) break;
+      idx[i] = 0;
+    }
+  }
+  return y;
+}
+
+function stridesFor(shape: Shape): number[] {
+  const s = new Array<number>(shape.length);
+  let acc = 1;
+  for (let i = shape.length - 1; i >= 0; i--) {
+    s[i] = acc;
+    acc *= shape[i];
+  }
+  return s;
+}
+
+function dtypeOf(x: TypedArray) {
+  if (x instanceof Float32Array) return "float32" as const;
+  if (x instanceof Float64Array) return "float64" as const;
+  if (x instanceof Int32Array) return "int32" as const;
+  if (x instanceof Uint32Array) return "uint32" as const;
+  return "bool" as const;
+}
+
+/** General contraction (see module docs); operands share a numeric dtype. */
+export const dotGeneral = new Primitive<DotGeneralParams>("dot_general", {
+  abstractEval([lhs, rhs], params) {
+    if (lhs.dtype !== rhs.dtype || lhs.dtype === "bool") {
+      throw new TypeError(
+        `dot_general: operands must share a numeric dtype, got ${lhs.dtype} and ${rhs.dtype}`,
+      );
+    }
+    const plan = dotGeneralPlan(lhs.shape, rhs.shape, params);
+    return [{ shape: plan.outShape, dtype: lhs.dtype, weak: lhs.weak && rhs.weak }];
+  },
+  impl([lhs, rhs], [la, ra]: Aval[], params, [out]) {
+    const plan = dotGeneralPlan(la.shape, ra.shape, params);
+    const a = permuteHost(lhs, la.shape, plan.lhsPerm);
+    const b = permuteHost(rhs, ra.shape, plan.rhsPerm);
+    const y = allocate(out.dtype, sizeOf(plan.outShape));
+    if (out.dtype === "int32" || out.dtype === "uint32") {
+      intMatmul(a, b, y, plan.batch, plan.m, plan.n, plan.k);
+    } else matmulReference(a, b, y, plan.batch, plan.m, plan.n, plan.k);
+    return [y];
+  },
+});
+
+// integer matmul with 32-bit wraparound, as the C kernels
+function intMatmul(
+  a: TypedArray,
+  b: TypedArray,
+  out: TypedArray,
+  batch: number,
+  m: number,
+  n: number,
+  k: number,
+) {
+  for (let bi = 0; bi < batch; bi++) {
+    for (let i = 0; i < m; i++) {
+      for (let j = 0; j < n; j++) {
+        let acc = 0;
+        for (let kk = 0; kk < k; kk++) {
+          acc = (acc + Math.imul(a[bi * m * k + i * k + kk], b[bi * k * n + kk * n + j])) | 0;
+        }
+        out[bi * m * n + i * n + j] = acc;
+      }
+    }
+  }
+}

@@ -1,0 +1,396 @@
+/**
+ * Elementwise primitives: unary math, binary arithmetic, comparisons, select and casts.
+ * Inputs have equal shapes (the NumPy layer broadcasts explicitly). The family helpers
+ * `unop`/`binop` fill in the shape rule and the reference implementation from a scalar
+ * function, so each primitive is one line here.
+ * @module
+ */
+
+import { allocate, castScalar, type DType, isFloat, type TypedArray } from "../dtype.ts";
+import { type Aval, Primitive } from "../primitive.ts";
+import { fmtShape, shapeEqual } from "../shape.ts";
+
+/** Parameters of elementwise primitives (none). */
+export type NoParams = Record<string, never>;
+
+type Scalar1 = (x: number) => number;
+type Scalar2 = (a: number, b: number) => number;
+
+/** Per-dtype scalar functions; a dtype missing here is rejected by the shape rule. */
+type ByDType<F> = Partial<Record<DType, F>>;
+
+/** The scalar semantics of a unary primitive, for each dtype it accepts. */
+export interface UnaryDef {
+  /** Accepted dtypes and their scalar function. */
+  fns: ByDType<Scalar1>;
+  /** Output dtype when it is not the input's (predicates give bool). */
+  outDType?: DType;
+}
+
+function checkDTypeAccepted(name: string, dtype: DType, accepted: ByDType<unknown>): void {
+  if (!(dtype in accepted)) {
+    throw new TypeError(
+      `${name}: dtype ${dtype} is not supported; expected one of ${
+        Object.keys(accepted).join(", ")
+      }`,
+    );
+  }
+}
+
+/** Elementwise unary primitives, by name. */
+export const unaryPrims: Record<string, Primitive<NoParams>> = {};
+/** The scalar definitions behind {@link unaryPrims}, for devices that interpret them. */
+export const unaryDefs: Record<string, UnaryDef> = {};
+
+function unop(name: string, def: UnaryDef): Primitive<NoParams> {
+  const prim = new Primitive<NoParams>(name, {
+    abstractEval([x]) {
+      checkDTypeAccepted(name, x.dtype, def.fns);
+      return [{
+        shape: x.shape,
+        dtype: def.outDType ?? x.dtype,
+        weak: def.outDType ? false : x.weak,
+      }];
+    },
+    impl([x], [xa], _params, [out]) {
+      const f = def.fns[xa.dtype]!;
+      const y = allocate(out.dtype, x.length);
+      for (let i = 0; i < x.length; i++) y[i] = f(x[i]);
+      return [y];
+    },
+  });
+  unaryPrims[name] = prim;
+  unaryDefs[name] = def;
+  return prim;
+}
+
+/** The scalar semantics of a binary primitive. */
+export interface BinaryDef {
+  /** Accepted dtypes and their scalar function. */
+  fns: ByDType<Scalar2>;
+  /** Output dtype when it is not the inputs' (comparisons give bool). */
+  outDType?: DType;
+}
+
+/** Elementwise binary primitives, by name. */
+export const binaryPrims: Record<string, Primitive<NoParams>> = {};
+/** The scalar definitions behind {@link binaryPrims}. */
+export const binaryDefs: Record<string, BinaryDef> = {};
+
+function sameShapeAndType(name: string, a: Aval, b: Aval): void {
+  if (!shapeEqual(a.shape, b.shape)) {
+    throw new RangeError(
+      `${name}: operands must have equal shapes, got ${fmtShape(a.shape)} and ${fmtShape(b.shape)}`,
+    );
+  }
+  if (a.dtype !== b.dtype) {
+    throw new TypeError(`${name}: operands must have equal dtypes, got ${a.dtype} and ${b.dtype}`);
+  }
+}
+
+function binop(name: string, def: BinaryDef): Primitive<NoParams> {
+  const prim = new Primitive<NoParams>(name, {
+    abstractEval([a, b]) {
+      sameShapeAndType(name, a, b);
+      checkDTypeAccepted(name, a.dtype, def.fns);
+      const weak = def.outDType ? false : a.weak && b.weak;
+      return [{ shape: a.shape, dtype: def.outDType ?? a.dtype, weak }];
+    },
+    impl([a, b], [aa], _params, [out]) {
+      const f = def.fns[aa.dtype]!;
+      const y = allocate(out.dtype, a.length);
+      for (let i = 0; i < a.length; i++) y[i] = f(a[i], b[i]);
+      return [y];
+    },
+  });
+  binaryPrims[name] = prim;
+  binaryDefs[name] = def;
+  return prim;
+}
+
+// ---- scalar semantics -------------------------------------------------------------------
+
+const floats = <F>(f: F): ByDType<F> => ({ float32: f, float64: f });
+const numeric = <F>(f: F, i32: F, u32: F): ByDType<F> => ({
+  float32: f,
+  float64: f,
+  int32: i32,
+  uint32: u32,
+});
+const everyDType = <F>(f: F): ByDType<F> => ({
+  float32: f,
+  float64: f,
+  int32: f,
+  uint32: f,
+  bool: f,
+});
+
+/** Round half to even, as NumPy's `round`. */
+export function roundHalfEven(x: number): number {
+  if (!Number.isFinite(x)) return x;
+  const r = Math.round(x);
+  return Math.abs(x - Math.trunc(x)) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+/** The error function: Maclaurin series below 2.5, a continued fraction for erfc above. */
+export function erf(x: number): number {
+  if (Number.isNaN(x)) return NaN;
+  const ax = Math.abs(x);
+  if (ax < 2.5) {
+    // Maclaurin series: terms peak near e^(x²) ≈ 500, leaving ~1e-13 relative accuracy
+    let term = x, sum = x;
+    const x2 = x * x;
+    for (let n = 1; n < 100 && Math.abs(term) > 1e-17 * Math.abs(sum); n++) {
+      term *= -x2 / n;
+      sum += term / (2 * n + 1);
+    }
+    return sum * 1.1283791670955126;
+  }
+  if (ax > 6) return Math.sign(x);
+  return Math.sign(x) * (1 - erfcPositive(ax));
+}
+
+// erfc for x >= 2.5 by a continued fraction (Lentz), accurate to ~1e-15.
+function erfcPositive(x: number): number {
+  const tiny = 1e-300;
+  let f = x, c = x, d = 0;
+  for (let n = 1; n < 200; n++) {
+    const an = n / 2;
+    d = x + an * d;
+    d = d === 0 ? tiny : 1 / d;
+    c = x + an / c;
+    if (c === 0) c = tiny;
+    const delta = c * d;
+    f *= delta;
+    if (Math.abs(delta - 1) < 1e-16) break;
+  }
+  return Math.exp(-x * x) / (f * Math.sqrt(Math.PI));
+}
+
+const i32 = (x: number) => x | 0;
+const u32 = (x: number) => x >>> 0;
+
+/** Integer division truncating toward zero; by 0 gives 0 (no trap, like the C kernels). */
+function intDiv(a: number, b: number): number {
+  return b === 0 ? 0 : Math.trunc(a / b);
+}
+function intRem(a: number, b: number): number {
+  return b === 0 ? 0 : a % b;
+}
+function intPow(base: number, exp: number, wrap: (x: number) => number): number {
+  if (exp < 0) return base === 1 ? 1 : base === -1 ? (exp % 2 === 0 ? 1 : -1) : 0;
+  let result = 1, b = base, e = exp;
+  while (e > 0) {
+    if (e & 1) result = wrap(Math.imul(result, b));
+    b = wrap(Math.imul(b, b));
+    e = Math.floor(e / 2);
+  }
+  return wrap(result);
+}
+// NaN-propagating max/min, as NumPy's maximum/minimum and the C kernels.
+const nanMax = (a: number, b: number) => (a !== a || b !== b ? NaN : a > b ? a : b);
+const nanMin = (a: number, b: number) => (a !== a || b !== b ? NaN : a < b ? a : b);
+const intMax = (a: number, b: number) => (a > b ? a : b);
+const intMin = (a: number, b: number) => (a < b ? a : b);
+
+// ---- unary ------------------------------------------------------------------------------
+
+/** Negation. */
+export const neg = unop("neg", { fns: numeric((x) => -x, (x) => i32(-x), (x) => u32(-x)) });
+/** Absolute value. */
+export const abs = unop("abs", { fns: numeric(Math.abs, (x) => i32(Math.abs(x)), (x) => x) });
+/** Sign: -1, 0, 1 (NaN stays NaN). */
+export const sign = unop("sign", { fns: numeric(Math.sign, Math.sign, (x) => (x > 0 ? 1 : 0)) });
+/** e^x. */
+export const exp = unop("exp", { fns: floats(Math.exp) });
+/** 2^x. */
+export const exp2 = unop("exp2", { fns: floats((x: number) => Math.pow(2, x)) });
+/** e^x - 1, accurate near 0. */
+export const expm1 = unop("expm1", { fns: floats(Math.expm1) });
+/** Natural logarithm. */
+export const log = unop("log", { fns: floats(Math.log) });
+/** Base-2 logarithm. */
+export const log2 = unop("log2", { fns: floats(Math.log2) });
+/** Base-10 logarithm. */
+export const log10 = unop("log10", { fns: floats(Math.log10) });
+/** log(1 + x), accurate near 0. */
+export const log1p = unop("log1p", { fns: floats(Math.log1p) });
+/** Square root. */
+export const sqrt = unop("sqrt", { fns: floats(Math.sqrt) });
+/** 1 / sqrt(x). */
+export const rsqrt = unop("rsqrt", { fns: floats((x: number) => 1 / Math.sqrt(x)) });
+/** Cube root. */
+export const cbrt = unop("cbrt", { fns: floats(Math.cbrt) });
+/** Sine. */
+export const sin = unop("sin", { fns: floats(Math.sin) });
+/** Cosine. */
+export const cos = unop("cos", { fns: floats(Math.cos) });
+/** Tangent. */
+export const tan = unop("tan", { fns: floats(Math.tan) });
+/** Inverse sine. */
+export const asin = unop("asin", { fns: floats(Math.asin) });
+/** Inverse cosine. */
+export const acos = unop("acos", { fns: floats(Math.acos) });
+/** Inverse tangent. */
+export const atan = unop("atan", { fns: floats(Math.atan) });
+/** Hyperbolic sine. */
+export const sinh = unop("sinh", { fns: floats(Math.sinh) });
+/** Hyperbolic cosine. */
+export const cosh = unop("cosh", { fns: floats(Math.cosh) });
+/** Hyperbolic tangent. */
+export const tanh = unop("tanh", { fns: floats(Math.tanh) });
+/** Inverse hyperbolic sine. */
+export const asinh = unop("asinh", { fns: floats(Math.asinh) });
+/** Inverse hyperbolic cosine. */
+export const acosh = unop("acosh", { fns: floats(Math.acosh) });
+/** Inverse hyperbolic tangent. */
+export const atanh = unop("atanh", { fns: floats(Math.atanh) });
+/** Round toward -inf. */
+export const floor = unop("floor", { fns: floats(Math.floor) });
+/** Round toward +inf. */
+export const ceil = unop("ceil", { fns: floats(Math.ceil) });
+/** Round half to even. */
+export const round = unop("round", { fns: floats(roundHalfEven) });
+/** Round toward zero. */
+export const trunc = unop("trunc", { fns: floats(Math.trunc) });
+/** 1 / x. */
+export const reciprocal = unop("reciprocal", { fns: floats((x: number) => 1 / x) });
+/** The logistic sigmoid 1 / (1 + e^-x). */
+export const logistic = unop("logistic", {
+  fns: floats((x: number) => (x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x)))),
+});
+/** The error function. */
+export const erfPrim = unop("erf", { fns: floats(erf) });
+/** Bitwise not (logical on bool). */
+export const not = unop("not", {
+  fns: { int32: (x) => ~x, uint32: (x) => u32(~x), bool: (x) => (x ? 0 : 1) },
+});
+/** x is NaN. */
+export const isnan = unop("isnan", {
+  fns: floats((x: number) => (x !== x ? 1 : 0)),
+  outDType: "bool",
+});
+/** x is ±inf. */
+export const isinf = unop("isinf", {
+  fns: floats((x: number) => x === Infinity || x === -Infinity ? 1 : 0),
+  outDType: "bool",
+});
+/** x is neither NaN nor ±inf. */
+export const isfinite = unop("isfinite", {
+  fns: floats((x: number) => (Number.isFinite(x) ? 1 : 0)),
+  outDType: "bool",
+});
+
+// ---- binary -----------------------------------------------------------------------------
+
+/** a + b. */
+export const add = binop("add", {
+  fns: numeric((a, b) => a + b, (a, b) => (a + b) | 0, (a, b) => (a + b) >>> 0),
+});
+/** a - b. */
+export const sub = binop("sub", {
+  fns: numeric((a, b) => a - b, (a, b) => (a - b) | 0, (a, b) => (a - b) >>> 0),
+});
+/** a * b. */
+export const mul = binop("mul", {
+  fns: numeric((a, b) => a * b, Math.imul, (a, b) => Math.imul(a, b) >>> 0),
+});
+/** a / b (integers truncate toward zero; division by zero gives 0). */
+export const div = binop("div", {
+  fns: numeric((a, b) => a / b, (a, b) => i32(intDiv(a, b)), (a, b) => u32(intDiv(a, b))),
+});
+/** Remainder with the dividend's sign (C's fmod / %). */
+export const rem = binop("rem", { fns: numeric((a, b) => a % b, intRem, intRem) });
+/** a ** b. */
+export const pow = binop("pow", {
+  fns: numeric(Math.pow, (a, b) => intPow(a, b, i32), (a, b) => intPow(a, b, u32)),
+});
+/** Elementwise maximum (propagates NaN). */
+export const max = binop("max", { fns: numeric(nanMax, intMax, intMax) });
+/** Elementwise minimum (propagates NaN). */
+export const min = binop("min", { fns: numeric(nanMin, intMin, intMin) });
+/** atan2(a, b). */
+export const atan2 = binop("atan2", { fns: floats(Math.atan2) });
+/** Bitwise and (logical on bool). */
+export const and = binop("and", {
+  fns: { int32: (a, b) => a & b, uint32: (a, b) => (a & b) >>> 0, bool: (a, b) => a & b },
+});
+/** Bitwise or (logical on bool). */
+export const or = binop("or", {
+  fns: { int32: (a, b) => a | b, uint32: (a, b) => (a | b) >>> 0, bool: (a, b) => a | b },
+});
+/** Bitwise xor (logical on bool). */
+export const xor = binop("xor", {
+  fns: { int32: (a, b) => a ^ b, uint32: (a, b) => (a ^ b) >>> 0, bool: (a, b) => a ^ b },
+});
+
+const compare = (f: Scalar2): BinaryDef => ({ fns: everyDType(f), outDType: "bool" });
+/** a == b. */
+export const eq = binop("eq", compare((a, b) => (a === b ? 1 : 0)));
+/** a != b. */
+export const ne = binop("ne", compare((a, b) => (a !== b ? 1 : 0)));
+/** a < b. */
+export const lt = binop("lt", compare((a, b) => (a < b ? 1 : 0)));
+/** a <= b. */
+export const le = binop("le", compare((a, b) => (a <= b ? 1 : 0)));
+/** a > b. */
+export const gt = binop("gt", compare((a, b) => (a > b ? 1 : 0)));
+/** a >= b. */
+export const ge = binop("ge", compare((a, b) => (a >= b ? 1 : 0)));
+
+// ---- select and cast --------------------------------------------------------------------
+
+/** `select(pred, onTrue, onFalse)`: where pred is true take onTrue, else onFalse. */
+export const select = new Primitive<NoParams>("select", {
+  abstractEval([pred, t, f]) {
+    if (pred.dtype !== "bool") {
+      throw new TypeError(`select: the predicate must be bool, got ${pred.dtype}`);
+    }
+    sameShapeAndType("select", t, f);
+    if (!shapeEqual(pred.shape, t.shape)) {
+      throw new RangeError(
+        `select: predicate shape ${fmtShape(pred.shape)} differs from ${fmtShape(t.shape)}`,
+      );
+    }
+    return [{ shape: t.shape, dtype: t.dtype, weak: t.weak && f.weak }];
+  },
+  impl([pred, t, f], _avals, _params, [out]) {
+    const y = allocate(out.dtype, t.length);
+    for (let i = 0; i < y.length; i++) y[i] = pred[i] ? t[i] : f[i];
+    return [y];
+  },
+});
+
+/** Parameters of {@link convertElementType}. */
+export interface ConvertParams {
+  dtype: DType;
+  weak: boolean;
+}
+
+/** Converts to another dtype: float→int truncates and saturates, NaN→int gives 0. */
+export const convertElementType = new Primitive<ConvertParams>("convert_element_type", {
+  abstractEval([x], { dtype, weak }) {
+    return [{ shape: x.shape, dtype, weak }];
+  },
+  impl([x], _avals, { dtype }) {
+    return [castArray(x, dtype)];
+  },
+});
+
+/**
+ * Casts host data to `dtype`: float to int truncates and saturates (NaN gives 0), int to int
+ * wraps modulo 2^32, anything to bool is `x != 0`.
+ */
+export function castArray(x: TypedArray, dtype: DType): TypedArray {
+  const y = allocate(dtype, x.length);
+  if (isFloat(dtype)) {
+    y.set(x); // TypedArray.set converts numbers exactly as a store does
+    return y;
+  }
+  if (x instanceof Float32Array || x instanceof Float64Array) {
+    for (let i = 0; i < x.length; i++) y[i] = castScalar(x[i], dtype); // saturating
+  } else if (dtype === "bool") {
+    for (let i = 0; i < x.length; i++) y[i] = x[i] !== 0 ? 1 : 0;
+  } else y.set(x); // integer to integer wraps modulo 2^32, as NumPy and JAX
+  return y;
+}

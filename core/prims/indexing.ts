@@ -1,0 +1,210 @@
+/**
+ * Gather/scatter along one axis (`take`, `scatter_add`, `scatter`) and dynamic slices
+ * (`dynamic_slice`, `dynamic_update_slice`). Indices are int32 tensors; `take` and the
+ * scatters trust that they are in range (the NumPy layer validates concrete indices and
+ * clamps traced ones), while the dynamic slices clamp their start indices as XLA does.
+ * @module
+ */
+
+import { allocate, type DType } from "../dtype.ts";
+import { type Aval, Primitive } from "../primitive.ts";
+import { fmtShape, type Shape, shapeEqual, sizeOf, stridesOf } from "../shape.ts";
+import { stridedCopy } from "./structure.ts";
+
+/** Parameters of {@link take}, {@link scatterAdd} and {@link scatter}: the indexed axis. */
+export interface AxisIndexParams {
+  axis: number;
+}
+
+/** `(outer, len, inner)` of `shape` around `axis`. */
+function split(shape: Shape, axis: number): [number, number, number] {
+  return [sizeOf(shape.slice(0, axis)), shape[axis], sizeOf(shape.slice(axis + 1))];
+}
+
+/** Output shape of `take`: `x.shape[:axis] + idx.shape + x.shape[axis+1:]`. */
+export function takeShape(xShape: Shape, idxShape: Shape, axis: number): number[] {
+  return [...xShape.slice(0, axis), ...idxShape, ...xShape.slice(axis + 1)];
+}
+
+function checkAxis(op: string, x: Aval, axis: number): void {
+  if (!Number.isInteger(axis) || axis < 0 || axis >= x.shape.length) {
+    throw new RangeError(`${op}: axis ${axis} is out of range for shape ${fmtShape(x.shape)}`);
+  }
+}
+
+function checkIndices(op: string, x: Aval, idx: Aval, axis: number): void {
+  if (idx.dtype !== "int32") {
+    throw new TypeError(`${op}: indices must be int32, got ${idx.dtype}${fmtShape(idx.shape)}`);
+  }
+  if (x.shape[axis] === 0 && sizeOf(idx.shape) > 0) {
+    throw new RangeError(
+      `${op}: cannot index axis ${axis} of size 0 of shape ${fmtShape(x.shape)} with ${
+        sizeOf(idx.shape)
+      } indices`,
+    );
+  }
+}
+
+/** Gathers along `axis`: `out[a, j..., b] = x[a, idx[j...], b]`. */
+export const take = new Primitive<AxisIndexParams>("take", {
+  abstractEval([x, idx], { axis }) {
+    if (x === undefined || idx === undefined) {
+      throw new TypeError("take: expects two operands (x, indices)");
+    }
+    checkAxis("take", x, axis);
+    checkIndices("take", x, idx, axis);
+    return [{ shape: takeShape(x.shape, idx.shape, axis), dtype: x.dtype, weak: x.weak }];
+  },
+  impl([x, idx], [xa], { axis }, [out]) {
+    const [outer, len, inner] = split(xa.shape, axis);
+    const n = idx.length;
+    const y = allocate(out.dtype, sizeOf(out.shape));
+    for (let o = 0; o < outer; o++) {
+      for (let j = 0; j < n; j++) {
+        const src = (o * len + idx[j]) * inner, dst = (o * n + j) * inner;
+        for (let i = 0; i < inner; i++) y[dst + i] = x[src + i];
+      }
+    }
+    return [y];
+  },
+});
+
+/** Dtypes that `scatter_add` accepts. */
+export const SCATTER_ADD_DTYPES: readonly DType[] = ["float32", "float64", "int32", "uint32"];
+
+function scatterPrim(name: string, accumulate: boolean): Primitive<AxisIndexParams> {
+  return new Primitive<AxisIndexParams>(name, {
+    abstractEval([x, idx, upd], { axis }) {
+      if (x === undefined || idx === undefined || upd === undefined) {
+        throw new TypeError(`${name}: expects three operands (operand, indices, updates)`);
+      }
+      checkAxis(name, x, axis);
+      checkIndices(name, x, idx, axis);
+      const want = takeShape(x.shape, idx.shape, axis);
+      if (!shapeEqual(upd.shape, want)) {
+        throw new RangeError(
+          `${name}: updates of shape ${fmtShape(upd.shape)} do not match ${
+            fmtShape(want)
+          } (operand ${fmtShape(x.shape)}, indices ${fmtShape(idx.shape)}, axis ${axis})`,
+        );
+      }
+      if (upd.dtype !== x.dtype) {
+        throw new TypeError(
+          `${name}: updates must have the operand's dtype ${x.dtype}, got ${upd.dtype}`,
+        );
+      }
+      if (accumulate && !SCATTER_ADD_DTYPES.includes(x.dtype)) {
+        throw new TypeError(`${name}: dtype ${x.dtype} is not supported`);
+      }
+      return [{ shape: x.shape, dtype: x.dtype, weak: x.weak && upd.weak }];
+    },
+    impl([x, idx, upd], [xa], { axis }) {
+      const [outer, len, inner] = split(xa.shape, axis);
+      const n = idx.length;
+      const y = x.slice();
+      // accumulate in JS numbers and store once per add, as the kernels round per element
+      for (let o = 0; o < outer; o++) {
+        for (let j = 0; j < n; j++) {
+          const dst = (o * len + idx[j]) * inner, src = (o * n + j) * inner;
+          if (accumulate) { for (let i = 0; i < inner; i++) y[dst + i] += upd[src + i]; }
+          else for (let i = 0; i < inner; i++) y[dst + i] = upd[src + i];
+        }
+      }
+      return [y];
+    },
+  });
+}
+
+/** Adds updates into a copy of the operand at `idx` along `axis`; duplicates accumulate. */
+export const scatterAdd = scatterPrim("scatter_add", true);
+/** Writes updates into a copy of the operand at `idx` along `axis`; the last write wins. */
+export const scatter = scatterPrim("scatter", false);
+
+/** Parameters of {@link dynamicSlice}: the extent of the slice on each axis. */
+export interface DynamicSliceParams {
+  sizes: number[];
+}
+
+function checkStarts(op: string, x: Aval, starts: Aval[]): void {
+  if (starts.length !== x.shape.length) {
+    throw new RangeError(
+      `${op}: needs ${x.shape.length} start indices for shape ${
+        fmtShape(x.shape)
+      }, got ${starts.length}`,
+    );
+  }
+  for (const s of starts) {
+    if (s.dtype !== "int32" || s.shape.length !== 0) {
+      throw new TypeError(
+        `${op}: start indices must be int32 scalars, got ${s.dtype}${fmtShape(s.shape)}`,
+      );
+    }
+  }
+}
+
+/** Clamps XLA-style: each start moves into `[0, dim - size]`. */
+export function clampStarts(starts: readonly number[], shape: Shape, sizes: Shape): number[] {
+  return starts.map((s, i) => Math.min(Math.max(s, 0), shape[i] - sizes[i]));
+}
+
+/** A slice of static `sizes` at dynamic starts (int32 scalars), clamped so it fits. */
+export const dynamicSlice = new Primitive<DynamicSliceParams>("dynamic_slice", {
+  abstractEval([x, ...starts], { sizes }) {
+    if (x === undefined) throw new TypeError("dynamic_slice: expects an operand");
+    checkStarts("dynamic_slice", x, starts);
+    const ok = sizes.length === x.shape.length &&
+      sizes.every((s, i) => Number.isInteger(s) && s >= 0 && s <= x.shape[i]);
+    if (!ok) {
+      throw new RangeError(
+        `dynamic_slice: slice sizes ${JSON.stringify(sizes)} do not fit shape ${fmtShape(x.shape)}`,
+      );
+    }
+    return [{ shape: sizes.slice(), dtype: x.dtype, weak: x.weak }];
+  },
+  impl([x, ...starts], [xa], { sizes }, [out]) {
+    const s = clampStarts(starts.map((t) => t[0]), xa.shape, sizes);
+    const inStrides = stridesOf(xa.shape);
+    let offset = 0;
+    for (let i = 0; i < s.length; i++) offset += s[i] * inStrides[i];
+    const y = allocate(out.dtype, sizeOf(sizes));
+    stridedCopy(sizes, x, offset, inStrides, y, 0, stridesOf(sizes));
+    return [y];
+  },
+});
+
+/** Parameters of {@link dynamicUpdateSlice} (none). */
+export type NoIndexParams = Record<string, never>;
+
+/** Writes `update` into a copy of the operand at dynamic starts, clamped so it fits. */
+export const dynamicUpdateSlice = new Primitive<NoIndexParams>("dynamic_update_slice", {
+  abstractEval([x, upd, ...starts]) {
+    if (x === undefined || upd === undefined) {
+      throw new TypeError("dynamic_update_slice: expects an operand and an update");
+    }
+    checkStarts("dynamic_update_slice", x, starts);
+    const ok = upd.shape.length === x.shape.length &&
+      upd.shape.every((d, i) => d <= x.shape[i]);
+    if (!ok) {
+      throw new RangeError(
+        `dynamic_update_slice: update of shape ${fmtShape(upd.shape)} does not fit operand ${
+          fmtShape(x.shape)
+        }`,
+      );
+    }
+    if (upd.dtype !== x.dtype) {
+      throw new TypeError(
+        `dynamic_update_slice: update must have the operand's dtype ${x.dtype}, got ${upd.dtype}`,
+      );
+    }
+    return [{ shape: x.shape, dtype: x.dtype, weak: x.weak && upd.weak }];
+  },
+  impl([x, upd, ...starts], [xa, ua]) {
+    const s = clampStarts(starts.map((t) => t[0]), xa.shape, ua.shape);
+    const outStrides = stridesOf(xa.shape);
+    let offset = 0;
+    for (let i = 0; i < s.length; i++) offset += s[i] * outStrides[i];
+    const y = x.slice();
+    stridedCopy(ua.shape, upd, 0, stridesOf(ua.shape), y, offset, outStrides);
+    return [y];
+  },
+});

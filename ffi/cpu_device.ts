@@ -1,0 +1,57 @@
+/**
+ * The `cpu` device: tensors live in JS ArrayBuffers (V8 counts and frees them; they pass
+ * zero-copy to C as FFI buffers) and eager primitives run precompiled C kernels from
+ * `kernels/cpu/`. Primitives that only move data run through their `view` rule and one
+ * strided-copy kernel.
+ * @module
+ */
+
+import type { Device } from "../core/device.ts";
+import type { TypedArray } from "../core/dtype.ts";
+import type { Primitive } from "../core/primitive.ts";
+import { loadCpuLibrary } from "./cpu_library.ts";
+import { convKernels } from "./cpu_ops/conv.ts";
+import { elementwiseKernels } from "./cpu_ops/elementwise.ts";
+import { indexingKernels } from "./cpu_ops/indexing.ts";
+import { reduceKernels } from "./cpu_ops/reduce.ts";
+import { runView, structureKernels } from "./cpu_ops/structure.ts";
+import type { CpuKernelTable, CpuSymbols } from "./cpu_ops/types.ts";
+
+/** The cpu device plus what the tests inspect. */
+export interface CpuDevice extends Device {
+  /** Primitive names with a native kernel (or a view rule). */
+  hasKernel(prim: Primitive): boolean;
+  /** Whether a CBLAS library was found for large matmuls. */
+  readonly blasLoaded: boolean;
+}
+
+/** Creates the cpu device; throws when the kernels cannot be built or loaded. */
+export function createCpuDevice(): CpuDevice {
+  const lib = loadCpuLibrary();
+  const sym = lib.symbols as unknown as CpuSymbols;
+  const table: CpuKernelTable = {
+    ...elementwiseKernels(sym),
+    ...structureKernels(sym),
+    ...reduceKernels(sym),
+    ...convKernels,
+    ...indexingKernels,
+  };
+  return {
+    name: "cpu",
+    blasLoaded: lib.blasLoaded,
+    fromHost: (data) => data,
+    toHost: (buffer) => (buffer as TypedArray).slice(),
+    toHostAsync: (buffer) => Promise.resolve((buffer as TypedArray).slice()),
+    execute(prim, inputs, inAvals, params, outAvals) {
+      const kernel = table[prim.name];
+      const xs = inputs as TypedArray[];
+      if (kernel !== undefined) return kernel(sym, xs, inAvals, params, outAvals);
+      if (prim.rules.view !== undefined) {
+        return [runView(sym, prim, xs[0], inAvals[0], params, outAvals[0])];
+      }
+      throw new Error(`cpu device: no kernel for primitive ${prim.name}`);
+    },
+    dispose: () => {},
+    hasKernel: (prim) => prim.name in table || prim.rules.view !== undefined,
+  };
+}

@@ -1,0 +1,20 @@
+/**
+ * Kiln: a functional tensor library for Deno. NumPy's API (`np`), XLA's operations (`lax`),
+ * and JAX-style transforms, with eager kernels compiled to native code and called through
+ * Deno FFI.
+ *
+ * ```ts
+ * import { np } from "./mod.ts";
+ * const x = np.array([[1, 2, 3], [4, 5, 6]]);
+ * const y = np.tanh(x.mul(2).add(1)).mul(x).sub(np.exp(x.neg()));
+ * console.log(y.shape, y.dtype, y.toArray(), np.sum(y, 1).dataSync());
+ * ```
+ * @module
+ */
+
+import { registerDevice } from "./core/index.ts";
+import { createCpuDevice } from "./ffi/cpu_device.ts";
+
+registerDevice("cpu", createCpuDevice);
+
+export * from "./core/index.ts";

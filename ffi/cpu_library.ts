@@ -228,8 +228,9 @@ let loaded: CpuLibrary | undefined;
  * load a BLAS for large f32/f64 matmuls. Later calls return the same library.
  *
  * Before loading it sets `OMP_WAIT_POLICY=passive` (idle OpenMP threads sleep instead of
- * spinning) and, on AVX-512 CPUs, `OPENBLAS_CORETYPE=SkylakeX` (Debian's OpenBLAS 0.3.21
- * misdetects newer CPUs), each only if unset and only with --allow-env.
+ * spinning), `OPENBLAS_THREAD_TIMEOUT=12` (idle OpenBLAS threads likewise, after 2^12 cycles)
+ * and, on AVX-512 CPUs, `OPENBLAS_CORETYPE=SkylakeX` (Debian's OpenBLAS 0.3.21 misdetects newer
+ * CPUs), each only if unset and only with --allow-env.
  *
  * @throws Error when FFI is not permitted, no C compiler is found or compilation fails.
  */
@@ -253,7 +254,12 @@ export function loadCpuLibrary(): CpuLibrary {
 
   let blasPath: string | null = null;
   const candidates = blasCandidates();
-  if (candidates.length > 0 && cpuHasAvx512()) setEnvDefault("OPENBLAS_CORETYPE", "SkylakeX");
+  if (candidates.length > 0) {
+    if (cpuHasAvx512()) setEnvDefault("OPENBLAS_CORETYPE", "SkylakeX");
+    // OpenBLAS's idle threads spin for 2^28 cycles by default, which halves the speed of the
+    // OpenMP kernels that follow a BLAS call on a small machine; 2^12 cycles, then sleep.
+    setEnvDefault("OPENBLAS_THREAD_TIMEOUT", "12");
+  }
   for (const candidate of candidates) {
     if (library.symbols.kiln_blas_load(cString(candidate)) === 1) {
       blasPath = candidate;

@@ -76,7 +76,8 @@ static inline int64_t source_index(int64_t o, int64_t k, int64_t stride, int64_t
               for (int64_t kh = 0; kh < KH; kh++) {                                             \
                 const int64_t ih = source_index(oh, kh, p[P_SH], p[P_PT], p[P_RDH], p[P_LDH], H); \
                 for (int64_t kw = 0; kw < KW && ih >= 0; kw++) {                                \
-                  const int64_t iw = source_index(ow, kw, p[P_SW], p[P_PL], p[P_RDW], p[P_LDW], W); \
+                  const int64_t iw =                                                            \
+                      source_index(ow, kw, p[P_SW], p[P_PL], p[P_RDW], p[P_LDW], W);            \
                   if (iw < 0) continue;                                                         \
                   s += w[((o * cg + c) * KH + kh) * KW + kw] *                                  \
                        x[((n * C + (o / og) * cg + c) * H + ih) * W + iw];                      \
@@ -86,35 +87,55 @@ static inline int64_t source_index(int64_t o, int64_t k, int64_t stride, int64_t
           }                                                                                     \
   }                                                                                             \
                                                                                                 \
+  /* Images [n0, n1), with col as the im2col buffer (NULL for a pointwise convolution). */    \
+  static void images_##tc(const int64_t* p, const T* x, const T* w, T* out, int64_t n0,         \
+                          int64_t n1, T* col, int threaded_matmul) {                            \
+    const int64_t C = p[P_C], H = p[P_H], W = p[P_W], O = p[P_O], G = p[P_GROUPS];              \
+    const int64_t cg = C / G, og = O / G, taps = cg * p[P_KH] * p[P_KW];                        \
+    const int64_t pixels = p[P_OH] * p[P_OW];                                                   \
+    for (int64_t n = n0; n < n1; n++) {                                                         \
+      for (int64_t g = 0; g < G; g++) {                                                         \
+        const T* xg = x + (n * C + g * cg) * H * W;                                             \
+        if (col != NULL) im2col_##tc(p, xg, cg, col);                                           \
+        const T* wg = w + g * og * taps;                                                        \
+        T* og_out = out + (n * O + g * og) * pixels;                                            \
+        if (threaded_matmul) {                                                                  \
+          kiln_matmul_##tc(1, og, pixels, taps, wg, 0, col ? col : xg, 0, og_out);              \
+        } else {                                                                                \
+          kiln_matmul_blocked_##tc(1, og, pixels, taps, wg, 0, col ? col : xg, 0, og_out);      \
+        }                                                                                       \
+      }                                                                                         \
+    }                                                                                           \
+  }                                                                                             \
+                                                                                                \
   void kiln_conv2d_##tc(const int64_t* p, const T* x, const T* w, T* out) {                     \
-    const int64_t N = p[P_N], C = p[P_C], H = p[P_H], W = p[P_W], O = p[P_O], KH = p[P_KH],     \
-                  KW = p[P_KW], OH = p[P_OH], OW = p[P_OW], G = p[P_GROUPS];                    \
-    const int64_t cg = C / G, og = O / G, taps = cg * KH * KW, pixels = OH * OW;                \
+    const int64_t N = p[P_N], O = p[P_O], KH = p[P_KH], KW = p[P_KW];                           \
+    const int64_t taps = p[P_C] / p[P_GROUPS] * KH * KW, pixels = p[P_OH] * p[P_OW];            \
     if (N == 0 || O == 0 || pixels == 0) return;                                                \
     const int pointwise = KH == 1 && KW == 1 && p[P_SH] == 1 && p[P_SW] == 1 &&                 \
                           p[P_PT] == 0 && p[P_PL] == 0 && p[P_LDH] == 1 && p[P_LDW] == 1 &&     \
-                          OH == H && OW == W;                                                   \
-    T* col = NULL;                                                                              \
-    if (!pointwise && taps > 0) {                                                               \
-      col = (T*)malloc((size_t)(taps * pixels) * sizeof(T));                                   \
-      if (col == NULL) { /* out of memory: slow but still correct */                            \
-        direct_##tc(p, x, w, out);                                                              \
-        return;                                                                                 \
+                          p[P_OH] == p[P_H] && p[P_OW] == p[P_W];                               \
+    const size_t col_bytes = pointwise || taps == 0 ? 0 : (size_t)(taps * pixels) * sizeof(T);  \
+    const double work = (double)N * O * pixels * taps;                                          \
+    int failed = 0;                                                                             \
+    if (N >= 2 && omp_get_max_threads() > 1 && work > 1e7) {                                    \
+      /* Whole images per thread, each with its own buffer and a one-thread matmul: no         \
+       * fork/join per image, and no contention with a BLAS thread pool. */                     \
+      _Pragma("omp parallel reduction(|: failed)") {                                            \
+        int64_t n0, n1;                                                                         \
+        kiln_thread_range(N, 1, &n0, &n1);                                                         \
+        T* col = col_bytes ? (T*)malloc(col_bytes) : NULL;                                      \
+        if (col_bytes && col == NULL) failed = 1;                                               \
+        else images_##tc(p, x, w, out, n0, n1, col, 0);                                         \
+        free(col);                                                                              \
       }                                                                                         \
+    } else {                                                                                    \
+      T* col = col_bytes ? (T*)malloc(col_bytes) : NULL;                                        \
+      if (col_bytes && col == NULL) failed = 1;                                                 \
+      else images_##tc(p, x, w, out, 0, N, col, 1);                                             \
+      free(col);                                                                                \
     }                                                                                           \
-    for (int64_t n = 0; n < N; n++) {                                                           \
-      for (int64_t g = 0; g < G; g++) {                                                         \
-        const T* xg = x + (n * C + g * cg) * H * W;                                             \
-        const T* b = xg;                                                                        \
-        if (col != NULL) {                                                                      \
-          im2col_##tc(p, xg, cg, col);                                                          \
-          b = col;                                                                              \
-        }                                                                                       \
-        kiln_matmul_##tc(1, og, pixels, taps, w + g * og * taps, 0, b, 0,                       \
-                         out + (n * O + g * og) * pixels);                                      \
-      }                                                                                         \
-    }                                                                                           \
-    free(col);                                                                                  \
+    if (failed) direct_##tc(p, x, w, out); /* out of memory: slow but still correct */          \
   }
 
 KILN_FLOAT_TYPES(CONV2D)

@@ -6,12 +6,10 @@
  * arrays merged), then either copied row by row along the last dim (memcpy when both are
  * contiguous, a fill when the source stride is 0) or, for a transpose-like pair of last
  * dims, in small square tiles so that both sides stay in cache. */
-#include <omp.h>
-
 #include "kiln.h"
 
 #define MAX_DIMS 64
-#define TILE 32
+#define TILE 16 /* rows and columns of a transposed tile */
 
 typedef struct {
   int nd; /* after simplification; 0 means a single element */
@@ -57,13 +55,6 @@ static void row_start(const layout_t* l, int nrow_dims, int64_t r, int64_t* idx,
   *so = s, *dof = d;
 }
 
-/* Range [begin, end) of `count` items for the calling thread of the current team. */
-static void thread_range(int64_t count, int64_t* begin, int64_t* end) {
-  const int64_t threads = omp_get_num_threads(), t = omp_get_thread_num();
-  *begin = count * t / threads;
-  *end = count * (t + 1) / threads;
-}
-
 #define COPY_IMPL(T)                                                                            \
   /* Rows [r0, r1) over all dims but the last, walked with an odometer. */                      \
   static void copy_rows_##T(const layout_t* l, const T* src, T* dst, int64_t r0, int64_t r1) {  \
@@ -90,19 +81,33 @@ static void thread_range(int64_t count, int64_t* begin, int64_t* end) {
       }                                                                                         \
     }                                                                                           \
   }                                                                                             \
-  /* Work item w = (outer row, tile row) over the last two dims, copied tile by tile. */        \
+  /* Work item w = (outer row, band of TILE rows) over the last two dims, copied in         \
+   * TILE x TILE tiles; a full tile of a plain transpose (source contiguous along the rows,   \
+   * destination along the columns) goes through a local block, one cache line per row. */   \
   static void copy_tiles_##T(const layout_t* l, const T* src, T* dst, int64_t w0, int64_t w1) { \
     const int na = l->nd - 2, nb = l->nd - 1;                                                   \
     const int64_t rows = l->shape[na], cols = l->shape[nb];                                     \
     const int64_t sa = l->src[na], da = l->dst[na], sb = l->src[nb], db = l->dst[nb];           \
-    const int64_t row_tiles = (rows + TILE - 1) / TILE;                                         \
+    const int64_t bands = (rows + TILE - 1) / TILE;                                             \
     for (int64_t w = w0; w < w1; w++) {                                                         \
       int64_t so, dof;                                                                          \
-      row_start(l, na, w / row_tiles, NULL, &so, &dof);                                          \
-      const int64_t i0 = (w % row_tiles) * TILE;                                                \
+      row_start(l, na, w / bands, NULL, &so, &dof);                                             \
+      const int64_t i0 = (w % bands) * TILE;                                                    \
       const int64_t i1 = i0 + TILE < rows ? i0 + TILE : rows;                                   \
       for (int64_t j0 = 0; j0 < cols; j0 += TILE) {                                             \
         const int64_t j1 = j0 + TILE < cols ? j0 + TILE : cols;                                 \
+        if (sa == 1 && db == 1 && i1 - i0 == TILE && j1 - j0 == TILE) {                         \
+          T block[TILE][TILE];                                                                  \
+          for (int j = 0; j < TILE; j++) {                                                      \
+            const T* restrict sp = src + so + (j0 + j) * sb + i0;                               \
+            for (int i = 0; i < TILE; i++) block[i][j] = sp[i];                                 \
+          }                                                                                     \
+          for (int i = 0; i < TILE; i++) {                                                      \
+            T* restrict dp = dst + dof + (i0 + i) * da + j0;                                    \
+            for (int j = 0; j < TILE; j++) dp[j] = block[i][j];                                 \
+          }                                                                                     \
+          continue;                                                                             \
+        }                                                                                       \
         for (int64_t i = i0; i < i1; i++) {                                                     \
           const T* restrict sp = src + so + i * sa;                                             \
           T* restrict dp = dst + dof + i * da;                                                  \
@@ -134,7 +139,7 @@ static void thread_range(int64_t count, int64_t* begin, int64_t* end) {
     }                                                                                           \
     _Pragma("omp parallel") {                                                                   \
       int64_t begin, end;                                                                       \
-      thread_range(items, &begin, &end);                                                        \
+      kiln_thread_range(items, 1, &begin, &end);                                                \
       if (tiled) copy_tiles_##T(l, src, dst, begin, end);                                       \
       else copy_rows_##T(l, src, dst, begin, end);                                              \
     }                                                                                           \

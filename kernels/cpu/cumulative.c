@@ -19,8 +19,9 @@
                            const T* restrict x, T* restrict out) {                              \
     const int64_t total = outer * len * inner;                                                  \
     const int64_t step = reverse ? -inner : inner; /* from one l to the next scanned one */     \
+    const int parallel_rows = total > KILN_PAR_CHEAP && outer > 1;                              \
     if (inner == 1) {                                                                           \
-      _Pragma("omp parallel for schedule(static) if(parallel: total > KILN_PAR_CHEAP && outer > 1)") \
+      _Pragma("omp parallel for schedule(static) if(parallel: parallel_rows)")                  \
       for (int64_t o = 0; o < outer; o++) {                                                     \
         const int64_t start = o * len + (reverse ? len - 1 : 0);                                \
         ACC acc = (IDENT);                                                                      \

@@ -38,7 +38,8 @@ TAKE(8, uint64_t)
                            const int32_t* restrict idx, const void* updates, void* out) {       \
     const T* restrict src = (const T*)updates;                                                  \
     T* restrict dst = (T*)out;                                                                  \
-    _Pragma("omp parallel for schedule(static) if(parallel: outer > 1 && outer * nidx * inner > KILN_PAR_COPY)") \
+    const int use_threads = outer > 1 && outer * nidx * inner > KILN_PAR_COPY;                  \
+    _Pragma("omp parallel for schedule(static) if(parallel: use_threads)")                      \
     for (int64_t o = 0; o < outer; o++) {                                                       \
       for (int64_t j = 0; j < nidx; j++) {                                                      \
         T* restrict d = dst + (o * len + idx[j]) * inner;                                       \

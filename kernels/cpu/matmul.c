@@ -24,7 +24,11 @@ typedef void (*dgemm_fn)(int, int, int, int, int, int, double, const double*, in
                          const double*, int, double, double*, int);
 static sgemm_fn blas_sgemm;
 static dgemm_fn blas_dgemm;
-#define BLAS_MIN_WORK (32.0 * 32.0 * 32.0) /* m*n*k below which the call overhead dominates */
+/* m*n*k from which one product goes to BLAS (below, the call overhead dominates), and from
+ * which each product of a batch does (below, the built-in kernel wins by spreading the batch
+ * over the threads, where BLAS runs one product at a time). */
+#define BLAS_MIN_WORK (32.0 * 32.0 * 32.0)
+#define BLAS_MIN_BATCHED_WORK (256.0 * 256.0 * 256.0)
 
 /* Loads a CBLAS library. A NULL path unloads it (the built-in kernel is used again). */
 int32_t kiln_blas_load(const char* path) {
@@ -131,8 +135,10 @@ int32_t kiln_blas_loaded(void) { return blas_sgemm != NULL; }
     T bp[KC * NC] __attribute__((aligned(64)));                                                 \
     const int64_t ars = ta ? 1 : k, acs = ta ? m : 1, brs = tb ? 1 : n, bcs = tb ? k : 1;       \
     const int64_t mc = m - i0 < mb ? m - i0 : mb, nc = n - j0 < NC ? n - j0 : NC;               \
-    for (int64_t p0 = 0; p0 < k; p0 += KC) {                                                    \
-      const int64_t kc = k - p0 < KC ? k - p0 : KC;                                             \
+    /* equal slices of k (288 = 144 + 144, not 256 + 32) */                                  \
+    const int64_t slices = (k + KC - 1) / KC, step = (k + slices - 1) / slices;                 \
+    for (int64_t p0 = 0; p0 < k; p0 += step) {                                                  \
+      const int64_t kc = k - p0 < step ? k - p0 : step;                                         \
       pack_a_##tc(a, ars, acs, i0, mc, p0, kc, ap);                                             \
       pack_b_##tc(b, brs, bcs, p0, kc, j0, nc, bp);                                             \
       for (int64_t jr = 0; jr < nc; jr += NR_##tc) {                                            \
@@ -159,37 +165,38 @@ int32_t kiln_blas_loaded(void) { return blas_sgemm != NULL; }
     }                                                                                           \
   }                                                                                             \
                                                                                                 \
-  /* Matrix-vector shapes (m == 1 or n == 1): plain loops, no packing. */                       \
+  /* Matrix-vector shapes (m == 1 or n == 1): plain loops, no packing, computing the output  \
+   * vector's elements [begin, end). */                                                        \
   static void gemv_##tc(int64_t m, int64_t n, int64_t k, const T* a, int32_t ta, const T* b,    \
-                        int32_t tb, T* restrict out) {                                          \
+                        int32_t tb, T* restrict out, int64_t begin, int64_t end) {              \
     if (n == 1) { /* out[i] = sum_p A(i, p) v[p], v = b whatever tb is */                       \
       if (!ta) {                                                                                \
-        for (int64_t i = 0; i < m; i++) {                                                       \
+        for (int64_t i = begin; i < end; i++) {                                                 \
           T s = 0;                                                                              \
-          _Pragma("omp simd reduction(+:s)") for (int64_t p = 0; p < k; p++) s +=               \
-              a[i * k + p] * b[p];                                                              \
+          _Pragma("omp simd reduction(+:s)")                                                    \
+          for (int64_t p = 0; p < k; p++) s += a[i * k + p] * b[p];                             \
           out[i] = s;                                                                           \
         }                                                                                       \
       } else {                                                                                  \
-        for (int64_t i = 0; i < m; i++) out[i] = 0;                                             \
+        for (int64_t i = begin; i < end; i++) out[i] = 0;                                       \
         for (int64_t p = 0; p < k; p++) {                                                       \
           const T v = b[p];                                                                     \
-          _Pragma("omp simd") for (int64_t i = 0; i < m; i++) out[i] += a[p * m + i] * v;       \
+          _Pragma("omp simd") for (int64_t i = begin; i < end; i++) out[i] += a[p * m + i] * v; \
         }                                                                                       \
       }                                                                                         \
     } else { /* m == 1: out[j] = sum_p u[p] B(p, j), u = a whatever ta is */                    \
       if (tb) {                                                                                 \
-        for (int64_t j = 0; j < n; j++) {                                                       \
+        for (int64_t j = begin; j < end; j++) {                                                 \
           T s = 0;                                                                              \
-          _Pragma("omp simd reduction(+:s)") for (int64_t p = 0; p < k; p++) s +=               \
-              a[p] * b[j * k + p];                                                              \
+          _Pragma("omp simd reduction(+:s)")                                                    \
+          for (int64_t p = 0; p < k; p++) s += a[p] * b[j * k + p];                             \
           out[j] = s;                                                                           \
         }                                                                                       \
       } else {                                                                                  \
-        for (int64_t j = 0; j < n; j++) out[j] = 0;                                             \
+        for (int64_t j = begin; j < end; j++) out[j] = 0;                                       \
         for (int64_t p = 0; p < k; p++) {                                                       \
           const T u = a[p];                                                                     \
-          _Pragma("omp simd") for (int64_t j = 0; j < n; j++) out[j] += u * b[p * n + j];       \
+          _Pragma("omp simd") for (int64_t j = begin; j < end; j++) out[j] += u * b[p * n + j]; \
         }                                                                                       \
       }                                                                                         \
     }                                                                                           \
@@ -203,17 +210,28 @@ int32_t kiln_blas_loaded(void) { return blas_sgemm != NULL; }
       return;                                                                                   \
     }                                                                                           \
     const double work = (double)batch * m * n * k;                                              \
-    if (m == 1 || n == 1) {                                                                     \
-      _Pragma("omp parallel for schedule(static) if(parallel: work > 1e6 && batch > 1)")        \
+    if (m == 1 || n == 1) { /* threads split the batch, or else the output vector */            \
+      const int64_t len = m * n;                                                                \
+      if (batch == 1 && work > 1e6) {                                                           \
+        _Pragma("omp parallel") {                                                               \
+          int64_t begin, end;                                                                   \
+          kiln_thread_range(len, 16, &begin, &end);                                             \
+          gemv_##tc(m, n, k, a, ta, b, tb, out, begin, end);                                    \
+        }                                                                                       \
+        return;                                                                                 \
+      }                                                                                         \
+      _Pragma("omp parallel for schedule(static) if(parallel: work > 1e6)")                     \
       for (int64_t e = 0; e < batch; e++) {                                                     \
-        gemv_##tc(m, n, k, a + e * m * k, ta, b + e * k * n, tb, out + e * m * n);              \
+        gemv_##tc(m, n, k, a + e * m * k, ta, b + e * k * n, tb, out + e * m * n, 0, len);      \
       }                                                                                         \
       return;                                                                                   \
     }                                                                                           \
     /* Rows per tile: MC, or fewer so that mid-sized products still split over the threads */   \
     const int64_t col_tiles = (n + NC - 1) / NC;                                                \
     int64_t mb = MC;                                                                            \
-    while (mb > 2 * MR && batch * ((m + mb - 1) / mb) * col_tiles < 4) mb = (mb / 2 + MR - 1) / MR * MR; \
+    while (mb > 2 * MR && batch * ((m + mb - 1) / mb) * col_tiles < 4) {                        \
+      mb = (mb / 2 + MR - 1) / MR * MR;                                                         \
+    }                                                                                           \
     const int64_t row_tiles = (m + mb - 1) / mb, tiles = batch * row_tiles * col_tiles;         \
     _Pragma("omp parallel for schedule(static) if(parallel: work > 4e5 && tiles > 1)")          \
     for (int64_t t = 0; t < tiles; t++) {                                                       \
@@ -233,8 +251,9 @@ BLOCKED(f64, double, 8, 128, 128, 256)
   void kiln_matmul_##tc(int64_t batch, int64_t m, int64_t n, int64_t k, const T* a,             \
                         int32_t ta, const T* b, int32_t tb, T* out) {                           \
     const int fits = m <= INT_MAX && n <= INT_MAX && k <= INT_MAX;                              \
+    const double work = (double)m * n * k;                                                      \
     if (GEMM != NULL && fits && k > 0 && m > 0 && n > 0 &&                                      \
-        (double)m * n * k >= BLAS_MIN_WORK) {                                                   \
+        work >= (batch > 1 ? BLAS_MIN_BATCHED_WORK : BLAS_MIN_WORK)) {                          \
       for (int64_t e = 0; e < batch; e++) {                                                     \
         GEMM(CBLAS_ROW_MAJOR, ta ? CBLAS_TRANS : CBLAS_NO_TRANS,                                \
              tb ? CBLAS_TRANS : CBLAS_NO_TRANS, (int)m, (int)n, (int)k, 1, a + e * m * k,       \

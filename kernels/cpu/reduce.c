@@ -152,6 +152,10 @@ REDUCE_LANES(all, b8, uint8_t, uint8_t, 1, IMIN)
   void kiln_arg##op##_##tc(int64_t outer, int64_t len, int64_t inner, const T* restrict x,      \
                            int32_t* restrict out) {                                             \
     const int64_t total = outer * len * inner;                                                  \
+    if (len <= 0) { /* not a valid call (len >= 1); answer 0 rather than read past x */        \
+      memset(out, 0, (size_t)(outer * inner) * sizeof(int32_t));                                \
+      return;                                                                                   \
+    }                                                                                           \
     if (inner == 1) {                                                                           \
       _Pragma("omp parallel for schedule(static) if(parallel: total > PAR_REDUCE && outer > 1)") \
       for (int64_t o = 0; o < outer; o++) out[o] = arg_row_##op##_##tc(len, x + o * len);       \

@@ -35,7 +35,8 @@ static inline uint32_t key_b8(uint8_t v) { return v != 0; }
 #define SORT(tc, T, K)                                                                          \
   /* Sorts (keys, idx) of length len stably by key; tmp_* are scratch of the same size.      \
    * Returns the sorted indices (in idx or tmp_idx, depending on the passes made). */         \
-  static const int32_t* radix_##tc(int64_t len, K* keys, int32_t* idx, K* tmp_keys, int32_t* tmp_idx) {   \
+  static const int32_t* radix_##tc(int64_t len, K* keys, int32_t* idx, K* tmp_keys,             \
+                                   int32_t* tmp_idx) {                                          \
     enum { DIGITS = sizeof(K) };                                                                \
     int64_t count[sizeof(K)][256];                                                              \
     memset(count, 0, sizeof count);                                                             \

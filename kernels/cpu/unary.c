@@ -23,9 +23,10 @@
 
 #define FLOAT_UNARY(tc, T)                                                                      \
   FLOAT_UNARY_M(tc, T, KILN_MATH_##tc)                                                          \
-  PREDICATE(isnan, tc, T, isnan(v))                                                             \
-  PREDICATE(isinf, tc, T, isinf(v))                                                             \
-  PREDICATE(isfinite, tc, T, isfinite(v))
+  /* != 0: glibc's isinf gives -1 for -inf */                                                   \
+  PREDICATE(isnan, tc, T, isnan(v) != 0)                                                        \
+  PREDICATE(isinf, tc, T, isinf(v) != 0)                                                        \
+  PREDICATE(isfinite, tc, T, isfinite(v) != 0)
 
 /* M(fn) names the libm function of the right precision. */
 #define FLOAT_UNARY_M(tc, T, M)                                                                 \

@@ -54,10 +54,16 @@ export function multiply(a: ArrayLike, b: ArrayLike): Tensor {
 export const divide: (a: ArrayLike, b: ArrayLike) => Tensor = floatBinary(P.div, "np.divide");
 /** Alias of {@link divide}. */
 export const trueDivide = divide;
-/** Elementwise maximum (NaN propagates). */
-export const maximum = (a: ArrayLike, b: ArrayLike): Tensor => binary(P.max, "np.maximum", a, b);
-/** Elementwise minimum (NaN propagates). */
-export const minimum = (a: ArrayLike, b: ArrayLike): Tensor => binary(P.min, "np.minimum", a, b);
+/** Elementwise maximum (NaN propagates; logical or on bools). */
+export function maximum(a: ArrayLike, b: ArrayLike): Tensor {
+  const [x, y] = promoteAndBroadcast("np.maximum", a, b);
+  return bind1(x.dtype === "bool" ? P.or : P.max, [x, y], NONE);
+}
+/** Elementwise minimum (NaN propagates; logical and on bools). */
+export function minimum(a: ArrayLike, b: ArrayLike): Tensor {
+  const [x, y] = promoteAndBroadcast("np.minimum", a, b);
+  return bind1(x.dtype === "bool" ? P.and : P.min, [x, y], NONE);
+}
 /** atan2(a, b), quadrant-aware. */
 export const arctan2: (a: ArrayLike, b: ArrayLike) => Tensor = floatBinary(P.atan2, "np.arctan2");
 /** Remainder with the sign of the dividend (C's fmod). */

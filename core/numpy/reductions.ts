@@ -216,7 +216,8 @@ export function logsumexp(x: ArrayLike, axis?: Axis, options: { keepdims?: boole
   let t = asTensor(x);
   if (!isFloat(t.dtype)) t = astype(t, DEFAULT_FLOAT);
   const axes = normalizeAxes(axis, t.ndim, "np.logsumexp");
-  const m = max(t, axes, { keepdims: true });
+  // an empty reduction's max is -inf (the identity), so logsumexp of nothing is -inf
+  const m = reduceWith(R.reduceMax, "np.logsumexp", t, axes, { keepdims: true });
   const safeM = where(isfinite(m), m, 0); // all -inf rows stay -inf, +inf stays +inf
   const shifted = exp(subtract(t, broadcastTo(safeM, t.shape)));
   const result = add(log(sum(shifted, axes, { keepdims: true })), safeM);

@@ -11,6 +11,9 @@ import { createJsDevice } from "./js_device.ts";
 registerDevice("js", createJsDevice);
 
 export * as np from "./numpy/index.ts";
+export * as tree from "./tree.ts";
+export * from "./autodiff/index.ts";
+export { Graph } from "./graph.ts";
 export * as lax from "./lax/index.ts";
 export { Tensor } from "./tensor.ts";
 export type { NestedArray } from "./tensor.ts";

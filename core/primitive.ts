@@ -8,6 +8,7 @@
 
 import type { DType, TypedArray } from "./dtype.ts";
 import type { Shape } from "./shape.ts";
+import type { Tensor } from "./tensor.ts";
 
 /** An abstract value: what a traced tensor knows about itself. */
 export interface Aval {
@@ -32,14 +33,39 @@ export interface View {
   strides: number[];
 }
 
+/**
+ * A linear input of a primitive being transposed: its value is unknown (it is what the
+ * backward pass computes a cotangent for); only its abstract value is known.
+ */
+export class UndefinedPrimal {
+  constructor(readonly aval: Aval) {}
+}
+
 /** The rules a primitive carries. */
 export interface PrimitiveRules<P> {
   /** Output shapes and dtypes from input avals; validates and throws naming the op. */
   abstractEval(inputs: Aval[], params: P): Aval[];
   /** Reference implementation on TypedArrays: the `js` device and the oracle of all others. */
   impl(inputs: TypedArray[], inAvals: Aval[], params: P, outAvals: Aval[]): TypedArray[];
+  /**
+   * For higher-order primitives (control flow, jit, closures): evaluates on concrete tensors
+   * by binding other primitives, instead of `impl` on a device.
+   */
+  run?(args: Tensor[], params: P): Tensor[];
   /** For pure data movement: where each output element comes from in input 0. */
   view?(inAval: Aval, params: P, outAval: Aval): View;
+  /**
+   * Forward-mode rule: primal outputs and their tangents. Tangents of float inputs are
+   * instantiated tensors; those of integer and bool inputs are null (zero). A null output
+   * tangent means zero. Runs on the parent trace, so it may bind any primitive.
+   */
+  jvp?(primals: Tensor[], tangents: (Tensor | null)[], params: P): [Tensor[], (Tensor | null)[]];
+  /**
+   * For primitives linear in some inputs: given the output cotangents (instantiated) and the
+   * inputs, where linear ones are {@link UndefinedPrimal}, the cotangent of each input (null
+   * for non-linear inputs or a zero cotangent).
+   */
+  transpose?(cts: Tensor[], inputs: (Tensor | UndefinedPrimal)[], params: P): (Tensor | null)[];
 }
 
 /** A primitive operation with its rules. Parameters are a typed, plain-data object. */

@@ -63,6 +63,7 @@ export class EvalTrace extends Trace {
   }
 
   processPrimitive(prim: Primitive, args: Tensor[], params: Record<string, unknown>): Tensor[] {
+    if (prim.rules.run !== undefined) return prim.rules.run(args, params);
     const n = args.length;
     const inAvals = new Array<Aval>(n);
     const device = n > 0 ? args[0].concreteDevice(prim.name) : defaultDevice();
@@ -111,7 +112,11 @@ export function setBindLogger(logger: ((prim: Primitive, args: Tensor[]) => void
 }
 
 /** Applies a primitive to tensors through the current trace; returns all outputs. */
-export function bind(prim: Primitive, args: Tensor[], params: Record<string, unknown>): Tensor[] {
+export function bind<P = Record<string, unknown>>(
+  prim: Primitive<P>,
+  args: Tensor[],
+  params: P,
+): Tensor[] {
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];
     if (arg instanceof Tracer && !arg.trace.valid) {
@@ -122,13 +127,14 @@ export function bind(prim: Primitive, args: Tensor[], params: Record<string, unk
       );
     }
   }
-  if (bindLogger !== null) bindLogger(prim, args);
-  return currentTrace.processPrimitive(prim, args, params);
+  const p = prim as unknown as Primitive;
+  if (bindLogger !== null) bindLogger(p, args);
+  return currentTrace.processPrimitive(p, args, params as Record<string, unknown>);
 }
 
 /** Applies a primitive with exactly one output. */
 export function bind1<P>(prim: Primitive<P>, args: Tensor[], params: P): Tensor {
-  return bind(prim as unknown as Primitive, args, params as Record<string, unknown>)[0];
+  return bind(prim, args, params)[0];
 }
 
 /** Makes a concrete tensor from host data on `device` (default: the default device). */

@@ -186,10 +186,5 @@ export const reduceMin: (x: ArrayLike, axes: readonly number[]) => Tensor = redu
   "lax.reduceMin",
 );
 
-/**
- * Stops gradients from flowing through `x`. An identity until the autodiff transforms give
- * it meaning; kept here so user code written now stays correct.
- */
-export function stopGradient(x: ArrayLike): Tensor {
-  return asTensor(x);
-}
+/** Stops gradients from flowing through `x` (its value passes unchanged). */
+export { stopGradient } from "../autodiff/custom.ts";

@@ -8,8 +8,12 @@
  */
 
 import { allocate, isFloat, type TypedArray } from "../dtype.ts";
-import { type Aval, Primitive } from "../primitive.ts";
+import { type Aval, Primitive, UndefinedPrimal } from "../primitive.ts";
 import { fmtShape, type Shape, sizeOf, stridesOf } from "../shape.ts";
+import type { Tensor } from "../tensor.ts";
+import { bind1 } from "../trace.ts";
+import { add } from "./elementwise.ts";
+import { reshape, rev, transpose } from "./structure.ts";
 
 /** Parameters of {@link conv}, one entry per spatial axis. */
 export interface ConvParams {
@@ -172,12 +176,139 @@ export function convReference(
   }
 }
 
+// ---- autodiff ---------------------------------------------------------------------------
+
+// Swaps axes 0 and 1 (batch/feature of an activation, out/in feature of a kernel).
+function swap01(x: Tensor): Tensor {
+  const perm = [...Array(x.ndim).keys()];
+  perm[0] = 1;
+  perm[1] = 0;
+  return bind1(transpose, [x], { perm });
+}
+
+/**
+ * JAX's `_conv_general_vjp_lhs_padding`: the padding of the convolution that maps an output
+ * cotangent back onto the lhs (also the padding of the cotangent in the transpose of
+ * `reduce_window_sum`). Sizes are per spatial axis.
+ */
+export function convVjpLhsPadding(
+  inSizes: readonly number[],
+  windowSizes: readonly number[],
+  windowStrides: readonly number[],
+  outSizes: readonly number[],
+  padding: readonly (readonly [number, number])[],
+  lhsDilation: readonly number[],
+  rhsDilation: readonly number[],
+): [number, number][] {
+  return inSizes.map((d, i) => {
+    const lhsDilated = dilateDim(d, lhsDilation[i]);
+    const rhsDilated = dilateDim(windowSizes[i], rhsDilation[i]);
+    const outDilated = dilateDim(outSizes[i], windowStrides[i]);
+    const before = rhsDilated - padding[i][0] - 1;
+    const after = lhsDilated + rhsDilated - 1 - outDilated - before;
+    return [before, after];
+  });
+}
+
+/**
+ * JAX's `_conv_general_vjp_rhs_padding`: the padding of the convolution of the lhs with the
+ * output cotangent that gives the rhs cotangent. Sizes are per spatial axis.
+ */
+export function convVjpRhsPadding(
+  inSizes: readonly number[],
+  windowSizes: readonly number[],
+  windowStrides: readonly number[],
+  outSizes: readonly number[],
+  padding: readonly (readonly [number, number])[],
+  lhsDilation: readonly number[],
+  rhsDilation: readonly number[],
+): [number, number][] {
+  return inSizes.map((d, i) => {
+    const lhsDilated = dilateDim(d, lhsDilation[i]);
+    const rhsDilated = dilateDim(windowSizes[i], rhsDilation[i]);
+    const outDilated = dilateDim(outSizes[i], windowStrides[i]);
+    const lo = padding[i][0];
+    return [lo, outDilated - lhsDilated + rhsDilated - lo - 1];
+  });
+}
+
+/**
+ * Cotangent of the lhs (JAX's `_conv_general_dilated_transpose_lhs`): the convolution of the
+ * output cotangent `ct` (N, O, *out) with the spatially reversed kernel whose feature axes are
+ * swapped, (C, O/G, *window), fractionally strided (lhs dilation = the window strides, window
+ * strides = the lhs dilation). With feature groups, group g's slice of O feeds group g's
+ * slice of C.
+ */
+function convTransposeLhs(ct: Tensor, lhs: Aval, w: Tensor, p: ConvParams): Tensor {
+  const g = p.featureGroupCount;
+  const [o, cg, ...window] = w.shape;
+  const spatial = [...Array(window.length).keys()].map((i) => i + 2);
+  // (O, C/G, *win) -> (G, O/G, C/G, *win) -> (G, C/G, O/G, *win) -> (C, O/G, *win)
+  let k = bind1(reshape, [w], { shape: [g, o / g, cg, ...window] });
+  k = bind1(transpose, [k], { perm: [0, 2, 1, ...spatial.map((a) => a + 1)] });
+  k = bind1(reshape, [k], { shape: [g * cg, o / g, ...window] });
+  k = bind1(rev, [k], { axes: spatial });
+  const padding = convVjpLhsPadding(
+    lhs.shape.slice(2),
+    window,
+    p.windowStrides,
+    ct.shape.slice(2),
+    p.padding,
+    p.lhsDilation,
+    p.rhsDilation,
+  );
+  return bind1(conv, [ct, k], {
+    windowStrides: [...p.lhsDilation],
+    padding,
+    lhsDilation: [...p.windowStrides],
+    rhsDilation: [...p.rhsDilation],
+    featureGroupCount: g,
+  });
+}
+
+/**
+ * Cotangent of the rhs (JAX's `_conv_general_dilated_transpose_rhs`): the convolution of the
+ * lhs, batch and feature axes swapped, with the output cotangent as the kernel (its batch axis
+ * contracted), window strides and rhs dilation exchanged. JAX turns feature groups into batch
+ * groups here; without batch groups, group g's C/G lhs channels are moved into the feature
+ * axis beside the batch, (C/G, G·N, *in), so that a feature-grouped convolution pairs them
+ * with group g's slice of O.
+ */
+function convTransposeRhs(ct: Tensor, x: Tensor, rhs: Aval, p: ConvParams): Tensor {
+  const g = p.featureGroupCount;
+  const [n, c, ...inSpatial] = x.shape;
+  const cg = c / g;
+  const spatial = [...Array(inSpatial.length).keys()].map((i) => i + 2);
+  // (N, C, *in) -> (N, G, C/G, *in) -> (C/G, G, N, *in) -> (C/G, G·N, *in)
+  let l = bind1(reshape, [x], { shape: [n, g, cg, ...inSpatial] });
+  l = bind1(transpose, [l], { perm: [2, 1, 0, ...spatial.map((a) => a + 1)] });
+  l = bind1(reshape, [l], { shape: [cg, g * n, ...inSpatial] });
+  const padding = convVjpRhsPadding(
+    inSpatial,
+    rhs.shape.slice(2),
+    p.windowStrides,
+    ct.shape.slice(2),
+    p.padding,
+    p.lhsDilation,
+    p.rhsDilation,
+  );
+  // kernel (O, N, *out); result (C/G, O, *window) -> (O, C/G, *window)
+  const y = bind1(conv, [l, swap01(ct)], {
+    windowStrides: [...p.rhsDilation],
+    padding,
+    lhsDilation: [...p.lhsDilation],
+    rhsDilation: [...p.windowStrides],
+    featureGroupCount: g,
+  });
+  return swap01(y);
+}
+
 /**
  * General dilated, padded, strided, grouped convolution on canonical layouts: lhs
  * (N, C, *spatial), rhs (O, C/groups, *window), out (N, O, *spatial_out). Operands share a
  * float dtype.
  */
-export const conv = new Primitive<ConvParams>("conv_general_dilated", {
+export const conv: Primitive<ConvParams> = new Primitive<ConvParams>("conv_general_dilated", {
   abstractEval([lhs, rhs], params) {
     if (lhs === undefined || rhs === undefined) {
       throw new TypeError("conv_general_dilated: takes two operands (lhs, rhs)");
@@ -196,5 +327,24 @@ export const conv = new Primitive<ConvParams>("conv_general_dilated", {
     const y = allocate(out.dtype, sizeOf(out.shape));
     convReference(x, la.shape, w, ra.shape, params, out.shape, y);
     return [y];
+  },
+  // bilinear: d(lhs ⊛ rhs) = dlhs ⊛ rhs + lhs ⊛ drhs
+  jvp([lhs, rhs], [dl, dr], params) {
+    const y = bind1(conv, [lhs, rhs], params);
+    const t1 = bind1(conv, [dl!, rhs], params);
+    const t2 = bind1(conv, [lhs, dr!], params);
+    return [[y], [bind1(add, [t1, t2], {})]];
+  },
+  transpose([ct], [lhs, rhs], params) {
+    const lhsLinear = lhs instanceof UndefinedPrimal, rhsLinear = rhs instanceof UndefinedPrimal;
+    if (lhsLinear === rhsLinear) {
+      throw new Error(
+        "conv_general_dilated: transpose needs exactly one linear operand (it is bilinear)",
+      );
+    }
+    // an empty cotangent gives a zero cotangent (and would form a degenerate convolution)
+    if (sizeOf(ct.shape) === 0) return [null, null];
+    if (lhsLinear) return [convTransposeLhs(ct, lhs.aval, rhs as Tensor, params), null];
+    return [null, convTransposeRhs(ct, lhs as Tensor, (rhs as UndefinedPrimal).aval, params)];
   },
 });

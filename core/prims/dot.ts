@@ -6,8 +6,12 @@
  */
 
 import { allocate, type TypedArray } from "../dtype.ts";
-import { type Aval, Primitive } from "../primitive.ts";
+import { add } from "../numpy/elementwise.ts";
+import { type Aval, Primitive, UndefinedPrimal } from "../primitive.ts";
 import { fmtShape, type Shape, sizeOf } from "../shape.ts";
+import type { Tensor } from "../tensor.ts";
+import { bind1 } from "../trace.ts";
+import { transpose as transposePrim } from "./structure.ts";
 
 /** Parameters of {@link dotGeneral}: contracting and batch axes of each operand. */
 export interface DotGeneralParams {
@@ -135,7 +139,7 @@ function dtypeOf(x: TypedArray) {
 }
 
 /** General contraction (see module docs); operands share a numeric dtype. */
-export const dotGeneral = new Primitive<DotGeneralParams>("dot_general", {
+export const dotGeneral: Primitive<DotGeneralParams> = new Primitive("dot_general", {
   abstractEval([lhs, rhs], params) {
     if (lhs.dtype !== rhs.dtype || lhs.dtype === "bool") {
       throw new TypeError(
@@ -155,7 +159,74 @@ export const dotGeneral = new Primitive<DotGeneralParams>("dot_general", {
     } else matmulReference(a, b, y, plan.batch, plan.m, plan.n, plan.k);
     return [y];
   },
+  // bilinear: d(a·b) = da·b + a·db
+  jvp([a, b], [ta, tb], params) {
+    const out = bind1(dotGeneral, [a, b], params);
+    if (ta === null || tb === null) return [[out], [null]]; // integer operands
+    return [[out], [add(bind1(dotGeneral, [ta, b], params), bind1(dotGeneral, [a, tb], params))]];
+  },
+  transpose([ct], [a, b], params) {
+    if (a instanceof UndefinedPrimal && b instanceof UndefinedPrimal) {
+      throw new Error("dot_general: cannot transpose with respect to both operands (not linear)");
+    }
+    if (a instanceof UndefinedPrimal) {
+      return [dotTransposeLhs(ct, a.aval.shape.length, b as Tensor, params, false), null];
+    }
+    if (b instanceof UndefinedPrimal) {
+      const swapped: DotGeneralParams = {
+        lhsContracting: params.rhsContracting,
+        rhsContracting: params.lhsContracting,
+        lhsBatch: params.rhsBatch,
+        rhsBatch: params.lhsBatch,
+      };
+      return [null, dotTransposeLhs(ct, b.aval.shape.length, a, swapped, true)];
+    }
+    return [null, null];
+  },
 });
+
+/** `[0, n)` without `a` and `b`'s entries, in order. */
+function remaining(n: number, a: number[], b: number[]): number[] {
+  return [...Array(n).keys()].filter((i) => !a.includes(i) && !b.includes(i));
+}
+
+/**
+ * The cotangent of dot_general's lhs (JAX's `_dot_general_transpose_lhs`): contract the
+ * output cotangent with the rhs over the rhs free axes, then put the axes back in lhs order.
+ * With `swapAns` the roles are swapped (for the rhs cotangent, whose free axes come last in
+ * the output).
+ */
+function dotTransposeLhs(
+  ct: Tensor,
+  xNdim: number,
+  y: Tensor,
+  { lhsContracting: xContract, rhsContracting: yContract, lhsBatch: xBatch, rhsBatch: yBatch }:
+    DotGeneralParams,
+  swapAns: boolean,
+): Tensor {
+  const xKept = remaining(xNdim, xContract, xBatch);
+  const yKept = remaining(y.shape.length, yContract, yBatch);
+  const nb = xBatch.length;
+  const ansBatch = [...Array(nb).keys()];
+  // output axes: batch, lhs free, rhs free (for the swapped call, y's free axes come first)
+  const yStart = swapAns ? nb : nb + xKept.length;
+  const ansY = yKept.map((_, i) => yStart + i);
+  const dims: DotGeneralParams = {
+    lhsContracting: ansY,
+    rhsContracting: yKept,
+    lhsBatch: ansBatch,
+    rhsBatch: yBatch,
+  };
+  // result axes: x batch, x kept, then x contracting ordered as y's contracting axes appear
+  // among y's remaining (ascending) axes
+  const order = yContract.map((_, i) => i).sort((i, j) => yContract[i] - yContract[j]);
+  const xContractSortedByY = order.map((i) => xContract[i]);
+  const resultAxes = [...xBatch, ...xKept, ...xContractSortedByY];
+  const perm = new Array<number>(xNdim);
+  resultAxes.forEach((axis, i) => (perm[axis] = i));
+  const prod = bind1(dotGeneral, [ct, y], dims);
+  return perm.every((p, i) => p === i) ? prod : bind1(transposePrim, [prod], { perm });
+}
 
 // integer matmul with 32-bit wraparound, as the C kernels
 function intMatmul(

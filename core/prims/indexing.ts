@@ -7,9 +7,13 @@
  */
 
 import { allocate, type DType } from "../dtype.ts";
-import { type Aval, Primitive } from "../primitive.ts";
+import { equal, where } from "../numpy/elementwise.ts";
+import { full } from "../numpy/creation.ts";
+import { type Aval, Primitive, type PrimitiveRules, UndefinedPrimal } from "../primitive.ts";
 import { fmtShape, type Shape, shapeEqual, sizeOf, stridesOf } from "../shape.ts";
-import { stridedCopy } from "./structure.ts";
+import type { Tensor } from "../tensor.ts";
+import { bind1 } from "../trace.ts";
+import { broadcastInDim, iota, linearJvp, reshape, stridedCopy, zerosOf } from "./structure.ts";
 
 /** Parameters of {@link take}, {@link scatterAdd} and {@link scatter}: the indexed axis. */
 export interface AxisIndexParams {
@@ -46,7 +50,7 @@ function checkIndices(op: string, x: Aval, idx: Aval, axis: number): void {
 }
 
 /** Gathers along `axis`: `out[a, j..., b] = x[a, idx[j...], b]`. */
-export const take = new Primitive<AxisIndexParams>("take", {
+export const take: Primitive<AxisIndexParams> = new Primitive("take", {
   abstractEval([x, idx], { axis }) {
     if (x === undefined || idx === undefined) {
       throw new TypeError("take: expects two operands (x, indices)");
@@ -67,13 +71,23 @@ export const take = new Primitive<AxisIndexParams>("take", {
     }
     return [y];
   },
+  // linear in x: the cotangent is scattered back, duplicates accumulating
+  jvp: (primals, tangents, p) => linearJvp(take, primals, tangents, p),
+  transpose([ct], [x, idx], p) {
+    if (!(x instanceof UndefinedPrimal)) return [null, null];
+    return [bind1(scatterAdd, [zerosOf(x.aval), idx as Tensor, ct], p), null];
+  },
 });
 
 /** Dtypes that `scatter_add` accepts. */
 export const SCATTER_ADD_DTYPES: readonly DType[] = ["float32", "float64", "int32", "uint32"];
 
-function scatterPrim(name: string, accumulate: boolean): Primitive<AxisIndexParams> {
-  return new Primitive<AxisIndexParams>(name, {
+function scatterPrim(
+  name: string,
+  accumulate: boolean,
+  transpose: NonNullable<PrimitiveRules<AxisIndexParams>["transpose"]>,
+): Primitive<AxisIndexParams> {
+  const prim: Primitive<AxisIndexParams> = new Primitive<AxisIndexParams>(name, {
     abstractEval([x, idx, upd], { axis }) {
       if (x === undefined || idx === undefined || upd === undefined) {
         throw new TypeError(`${name}: expects three operands (operand, indices, updates)`);
@@ -112,13 +126,53 @@ function scatterPrim(name: string, accumulate: boolean): Primitive<AxisIndexPara
       }
       return [y];
     },
+    // linear in the operand and the updates (for scatter: the winning writes are the same
+    // positions for the tangents)
+    jvp: (primals, tangents, p) => linearJvp(prim, primals, tangents, p),
+    transpose,
   });
+  return prim;
 }
 
 /** Adds updates into a copy of the operand at `idx` along `axis`; duplicates accumulate. */
-export const scatterAdd = scatterPrim("scatter_add", true);
+export const scatterAdd: Primitive<AxisIndexParams> = scatterPrim(
+  "scatter_add",
+  true,
+  ([ct], [x, idx, upd], p) => [
+    x instanceof UndefinedPrimal ? ct : null,
+    null,
+    upd instanceof UndefinedPrimal ? bind1(take, [ct, idx as Tensor], p) : null,
+  ],
+);
+
 /** Writes updates into a copy of the operand at `idx` along `axis`; the last write wins. */
-export const scatter = scatterPrim("scatter", false);
+export const scatter: Primitive<AxisIndexParams> = scatterPrim(
+  "scatter",
+  false,
+  ([ct], [x, idxIn, upd], p) => {
+    const idx = idxIn as Tensor;
+    // the operand keeps its cotangent where it was not overwritten
+    const ctX = x instanceof UndefinedPrimal
+      ? bind1(scatter, [ct, idx, zerosOf(upd.aval)], p)
+      : null;
+    if (!(upd instanceof UndefinedPrimal)) return [ctX, null, null];
+    // each update gets the cotangent of its target only if it won that target (the last
+    // write among duplicate indices): scatter the update ids and see which ones survived
+    const len = x.aval.shape[p.axis];
+    const ids = bind1(reshape, [
+      bind1(iota, [], { shape: [idx.size], dimension: 0, dtype: "int32" }),
+    ], {
+      shape: [...idx.shape],
+    });
+    const written = bind1(scatter, [full([len], -1, { dtype: "int32" }), idx, ids], { axis: 0 });
+    const won = equal(bind1(take, [written, idx], { axis: 0 }), ids);
+    const mask = bind1(broadcastInDim, [won], {
+      shape: [...upd.aval.shape],
+      broadcastDimensions: idx.shape.map((_, i) => p.axis + i),
+    });
+    return [ctX, null, where(mask, bind1(take, [ct, idx], p), 0)];
+  },
+);
 
 /** Parameters of {@link dynamicSlice}: the extent of the slice on each axis. */
 export interface DynamicSliceParams {
@@ -148,7 +202,7 @@ export function clampStarts(starts: readonly number[], shape: Shape, sizes: Shap
 }
 
 /** A slice of static `sizes` at dynamic starts (int32 scalars), clamped so it fits. */
-export const dynamicSlice = new Primitive<DynamicSliceParams>("dynamic_slice", {
+export const dynamicSlice: Primitive<DynamicSliceParams> = new Primitive("dynamic_slice", {
   abstractEval([x, ...starts], { sizes }) {
     if (x === undefined) throw new TypeError("dynamic_slice: expects an operand");
     checkStarts("dynamic_slice", x, starts);
@@ -170,13 +224,20 @@ export const dynamicSlice = new Primitive<DynamicSliceParams>("dynamic_slice", {
     stridedCopy(sizes, x, offset, inStrides, y, 0, stridesOf(sizes));
     return [y];
   },
+  jvp: (primals, tangents, p) => linearJvp(dynamicSlice, primals, tangents, p),
+  // the cotangent goes back where the slice came from (the same clamped starts), zeros elsewhere
+  transpose([ct], [x, ...starts]) {
+    if (!(x instanceof UndefinedPrimal)) return [null, ...starts.map(() => null)];
+    const back = bind1(dynamicUpdateSlice, [zerosOf(x.aval), ct, ...(starts as Tensor[])], {});
+    return [back, ...starts.map(() => null)];
+  },
 });
 
 /** Parameters of {@link dynamicUpdateSlice} (none). */
 export type NoIndexParams = Record<string, never>;
 
 /** Writes `update` into a copy of the operand at dynamic starts, clamped so it fits. */
-export const dynamicUpdateSlice = new Primitive<NoIndexParams>("dynamic_update_slice", {
+export const dynamicUpdateSlice: Primitive<NoIndexParams> = new Primitive("dynamic_update_slice", {
   abstractEval([x, upd, ...starts]) {
     if (x === undefined || upd === undefined) {
       throw new TypeError("dynamic_update_slice: expects an operand and an update");
@@ -206,5 +267,17 @@ export const dynamicUpdateSlice = new Primitive<NoIndexParams>("dynamic_update_s
     const y = x.slice();
     stridedCopy(ua.shape, upd, 0, stridesOf(ua.shape), y, offset, outStrides);
     return [y];
+  },
+  jvp: (primals, tangents, p) => linearJvp(dynamicUpdateSlice, primals, tangents, p),
+  transpose([ct], [x, upd, ...startsIn]) {
+    const starts = startsIn as Tensor[];
+    // the operand's cotangent: zeros where the update overwrote it
+    const ctX = x instanceof UndefinedPrimal
+      ? bind1(dynamicUpdateSlice, [ct, zerosOf(upd.aval), ...starts], {})
+      : null;
+    const ctUpd = upd instanceof UndefinedPrimal
+      ? bind1(dynamicSlice, [ct, ...starts], { sizes: [...upd.aval.shape] })
+      : null;
+    return [ctX, ctUpd, ...starts.map(() => null)];
   },
 });

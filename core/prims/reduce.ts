@@ -4,9 +4,13 @@
  * @module
  */
 
-import { allocate, type DType, type TypedArray } from "../dtype.ts";
-import { type Aval, Primitive } from "../primitive.ts";
+import { allocate, type DType, isFloat, type TypedArray } from "../dtype.ts";
+import { type Aval, Primitive, type PrimitiveRules, UndefinedPrimal } from "../primitive.ts";
 import { fmtShape, type Shape, sizeOf, stridesOf } from "../shape.ts";
+import type { Tensor } from "../tensor.ts";
+import { bind1, scalarTensor } from "../trace.ts";
+import * as E from "./elementwise.ts";
+import { broadcastInDim, pad, reshape, slice, transpose } from "./structure.ts";
 
 /** Parameters of the axis reductions: sorted, unique, non-negative axes. */
 export interface ReduceParams {
@@ -96,7 +100,112 @@ export function reductionTargets(shape: Shape, axes: readonly number[]): Int32Ar
   return targets;
 }
 
-function reduction(name: string): Primitive<ReduceParams> {
+// ---- helpers for the differentiation rules -----------------------------------------------
+
+const ap = (p: Primitive<E.NoParams>, ...xs: Tensor[]): Tensor => bind1(p, xs, {});
+
+/** The axes of a rank-`rank` shape that are not in `axes`. */
+function keptAxes(rank: number, axes: readonly number[]): number[] {
+  const kept: number[] = [];
+  for (let i = 0; i < rank; i++) if (!axes.includes(i)) kept.push(i);
+  return kept;
+}
+
+/** Broadcasts a reduction's result back over the reduced `axes` of `shape`. */
+function unreduce(y: Tensor, shape: Shape, axes: readonly number[]): Tensor {
+  return bind1(broadcastInDim, [y], {
+    shape: [...shape],
+    broadcastDimensions: keptAxes(shape.length, axes),
+  });
+}
+
+/** `x[start:limit]` along `axis`. */
+function sliceAxis(x: Tensor, axis: number, start: number, limit: number): Tensor {
+  return bind1(slice, [x], {
+    start: x.shape.map((_, i) => (i === axis ? start : 0)),
+    limit: x.shape.map((d, i) => (i === axis ? limit : d)),
+    strides: x.shape.map(() => 1),
+  });
+}
+
+/** Pads `x` along `axis` with `lo` and `hi` copies of `value`. */
+function padAxis(x: Tensor, axis: number, lo: number, hi: number, value: number): Tensor {
+  const v = scalarTensor(value, x.dtype, false);
+  return bind1(pad, [x, v], {
+    lo: x.shape.map((_, i) => (i === axis ? lo : 0)),
+    hi: x.shape.map((_, i) => (i === axis ? hi : 0)),
+    interior: x.shape.map(() => 0),
+  });
+}
+
+/**
+ * Shifts `x` by `k` along `axis` in the scan's direction (toward higher indices, or lower
+ * when `reverse`), filling the vacated positions with `fill`.
+ */
+function shiftAxis(x: Tensor, axis: number, k: number, reverse: boolean, fill: number): Tensor {
+  const n = x.shape[axis];
+  return reverse
+    ? padAxis(sliceAxis(x, axis, k, n), axis, 0, k, fill)
+    : padAxis(sliceAxis(x, axis, 0, n - k), axis, k, 0, fill);
+}
+
+/**
+ * The jvp of a reduction: its primal output, and the tangent from `tangent(x, t, y)` when the
+ * input is float and has a tangent.
+ */
+function reductionJvp(
+  prim: () => Primitive<ReduceParams>,
+  tangent: (x: Tensor, t: Tensor, y: Tensor, axes: number[]) => Tensor,
+): PrimitiveRules<ReduceParams>["jvp"] {
+  return ([x], [t], { axes }) => {
+    const y = bind1(prim(), [x], { axes });
+    if (t === null || !isFloat(x.dtype)) return [[y], [null]];
+    return [[y], [tangent(x, t, y, axes)]];
+  };
+}
+
+/**
+ * Tangent of reduce_max/min as JAX: the mean of the tangents at the positions equal to the
+ * extremum.
+ */
+function extremumTangent(x: Tensor, t: Tensor, y: Tensor, axes: number[]): Tensor {
+  const hit = ap(E.eq, x, unreduce(y, x.shape, axes));
+  const mask = bind1(E.convertElementType, [hit], { dtype: x.dtype, weak: false });
+  const count = bind1(reduceSum, [mask], { axes });
+  return ap(E.div, bind1(reduceSum, [ap(E.mul, t, mask)], { axes }), count);
+}
+
+/**
+ * Tangent of reduce_prod: Σ t_i · Π_{j≠i} x_j, the product of the others taken as the
+ * exclusive cumulative products from either side (exact when x has zeros).
+ */
+function prodTangent(x: Tensor, t: Tensor, _y: Tensor, axes: number[]): Tensor {
+  const rank = x.shape.length;
+  const kept = keptAxes(rank, axes);
+  const n = sizeOf(axes.map((a) => x.shape[a]));
+  if (n === 0) return bind1(reduceSum, [t], { axes }); // zeros
+  // move the reduced axes last and flatten them into one
+  const perm = [...kept, ...axes];
+  const identity = perm.every((p, i) => p === i);
+  const moved = identity ? x : bind1(transpose, [x], { perm });
+  const flat = bind1(reshape, [moved], { shape: [...kept.map((a) => x.shape[a]), n] });
+  const last = kept.length;
+  const left = sliceAxis(bind1(cumprod, [flat], { axis: last, reverse: false }), last, 0, n - 1);
+  const right = sliceAxis(bind1(cumprod, [flat], { axis: last, reverse: true }), last, 1, n);
+  const others = ap(E.mul, padAxis(left, last, 1, 0, 1), padAxis(right, last, 0, 1, 1));
+  let back = bind1(reshape, [others], { shape: moved.shape });
+  if (!identity) {
+    const inverse = new Array<number>(rank);
+    perm.forEach((p, i) => (inverse[p] = i));
+    back = bind1(transpose, [back], { perm: inverse });
+  }
+  return bind1(reduceSum, [ap(E.mul, t, back)], { axes });
+}
+
+function reduction(
+  name: string,
+  extra: Partial<PrimitiveRules<ReduceParams>> = {},
+): Primitive<ReduceParams> {
   const def = reduceDefs[name];
   return new Primitive<ReduceParams>(name, {
     abstractEval([x], { axes }) {
@@ -117,17 +226,29 @@ function reduction(name: string): Primitive<ReduceParams> {
       else y.set(acc);
       return [y];
     },
+    ...extra,
   });
 }
 
-/** Sum over axes. */
-export const reduceSum = reduction("reduce_sum");
+/** Sum over axes. Linear: its transpose broadcasts the cotangent back. */
+export const reduceSum: Primitive<ReduceParams> = reduction("reduce_sum", {
+  jvp: reductionJvp(() => reduceSum, (_x, t, _y, axes) => bind1(reduceSum, [t], { axes })),
+  transpose: ([ct], [x], { axes }) => [
+    x instanceof UndefinedPrimal ? unreduce(ct, x.aval.shape, axes) : null,
+  ],
+});
 /** Product over axes. */
-export const reduceProd = reduction("reduce_prod");
+export const reduceProd: Primitive<ReduceParams> = reduction("reduce_prod", {
+  jvp: reductionJvp(() => reduceProd, prodTangent),
+});
 /** Maximum over axes (NaN propagates; empty gives the dtype's lowest). */
-export const reduceMax = reduction("reduce_max");
+export const reduceMax: Primitive<ReduceParams> = reduction("reduce_max", {
+  jvp: reductionJvp(() => reduceMax, extremumTangent),
+});
 /** Minimum over axes. */
-export const reduceMin = reduction("reduce_min");
+export const reduceMin: Primitive<ReduceParams> = reduction("reduce_min", {
+  jvp: reductionJvp(() => reduceMin, extremumTangent),
+});
 
 /** Parameters of arg-reductions and cumulative scans: one axis. */
 export interface AxisParams {
@@ -140,7 +261,7 @@ export function splitAt(shape: Shape, axis: number): [number, number, number] {
 }
 
 function argReduction(name: string, better: (a: number, b: number) => boolean) {
-  return new Primitive<AxisParams>(name, {
+  const prim: Primitive<AxisParams> = new Primitive<AxisParams>(name, {
     abstractEval([x], { axis }) {
       checkAxes(name, x, [axis]);
       if (x.shape[axis] === 0) {
@@ -169,7 +290,10 @@ function argReduction(name: string, better: (a: number, b: number) => boolean) {
       }
       return [y];
     },
+    // integer output: zero tangent
+    jvp: ([x], _t, params) => [[bind1(prim, [x], params)], [null]],
   });
+  return prim;
 }
 
 /** Index of the first maximum along an axis (a NaN counts as the maximum). */
@@ -191,7 +315,48 @@ export const cumulativeDefs: Record<string, (a: number, b: number) => number> = 
   cummin: nanMin,
 };
 
-function cumulative(name: string): Primitive<CumulativeParams> {
+/**
+ * The jvp of a non-linear scan with combiner `op` (mul, max, min) and identity `fill`: the
+ * exact derivative of the scan written as an associative (Hillis–Steele) scan, log2(n) steps
+ * of `y = op(shift(y, k), y)`, differentiated step by step with `op`'s own jvp rule. The
+ * primal output still comes from the scan primitive.
+ */
+function scanJvp(
+  prim: () => Primitive<CumulativeParams>,
+  combiner: () => Primitive<E.NoParams>,
+  fill: (dtype: DType) => number,
+): PrimitiveRules<CumulativeParams>["jvp"] {
+  // the combiner is looked up when the rule runs: elementwise.ts may still be loading now
+  return ([x], [t], params) => {
+    const op = combiner();
+    const out = bind1(prim(), [x], params);
+    if (t === null || !isFloat(x.dtype)) return [[out], [null]];
+    const { axis, reverse } = params;
+    const n = x.shape[axis];
+    const opJvp = op.rules.jvp!;
+    const trueScalar = scalarTensor(1, "bool", false);
+    const everywhere = bind1(broadcastInDim, [trueScalar], {
+      shape: x.shape,
+      broadcastDimensions: [],
+    });
+    let y = x, ty = t;
+    for (let k = 1; k < n; k *= 2) {
+      // positions with a predecessor k steps back take op(predecessor, self)
+      const valid = shiftAxis(everywhere, axis, k, reverse, 0);
+      const ys = shiftAxis(y, axis, k, reverse, fill(x.dtype));
+      const ts = shiftAxis(ty, axis, k, reverse, 0);
+      const [[ny], [nt]] = opJvp([ys, y], [ts, ty], {});
+      y = ap(E.select, valid, ny, y);
+      ty = ap(E.select, valid, nt!, ty);
+    }
+    return [[out], [ty]];
+  };
+}
+
+function cumulative(
+  name: string,
+  extra: Partial<PrimitiveRules<CumulativeParams>> = {},
+): Primitive<CumulativeParams> {
   const combine = cumulativeDefs[name];
   return new Primitive<CumulativeParams>(name, {
     abstractEval([x], { axis }) {
@@ -219,14 +384,29 @@ function cumulative(name: string): Primitive<CumulativeParams> {
       }
       return [y];
     },
+    ...extra,
   });
 }
 
-/** Cumulative sum along an axis. */
-export const cumsum = cumulative("cumsum");
+/** Cumulative sum along an axis. Linear: its transpose is the sum in the other direction. */
+export const cumsum: Primitive<CumulativeParams> = cumulative("cumsum", {
+  jvp: ([x], [t], params) => [
+    [bind1(cumsum, [x], params)],
+    [t === null || !isFloat(x.dtype) ? null : bind1(cumsum, [t], params)],
+  ],
+  transpose: ([ct], [x], { axis, reverse }) => [
+    x instanceof UndefinedPrimal ? bind1(cumsum, [ct], { axis, reverse: !reverse }) : null,
+  ],
+});
 /** Cumulative product along an axis. */
-export const cumprod = cumulative("cumprod");
+export const cumprod: Primitive<CumulativeParams> = cumulative("cumprod", {
+  jvp: scanJvp(() => cumprod, () => E.mul, () => 1),
+});
 /** Cumulative maximum along an axis. */
-export const cummax = cumulative("cummax");
+export const cummax: Primitive<CumulativeParams> = cumulative("cummax", {
+  jvp: scanJvp(() => cummax, () => E.max, lowest),
+});
 /** Cumulative minimum along an axis. */
-export const cummin = cumulative("cummin");
+export const cummin: Primitive<CumulativeParams> = cumulative("cummin", {
+  jvp: scanJvp(() => cummin, () => E.min, highest),
+});

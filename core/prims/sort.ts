@@ -6,8 +6,13 @@
  */
 
 import { allocate, type TypedArray } from "../dtype.ts";
+import { add, multiply } from "../numpy/elementwise.ts";
 import { type Aval, Primitive } from "../primitive.ts";
-import { fmtShape, shapeEqual, sizeOf } from "../shape.ts";
+import { fmtShape, type Shape, shapeEqual, sizeOf, stridesOf } from "../shape.ts";
+import type { Tensor } from "../tensor.ts";
+import { bind, bind1 } from "../trace.ts";
+import { take } from "./indexing.ts";
+import { iota, reshape } from "./structure.ts";
 
 /** Parameters of {@link sort}. */
 export interface SortParams {
@@ -56,7 +61,7 @@ export function sortPermutation(
 }
 
 /** Sorts operands together along `axis` by the first `numKeys` of them. */
-export const sort = new Primitive<SortParams>("sort", {
+export const sort: Primitive<SortParams> = new Primitive("sort", {
   abstractEval(xs, { axis, numKeys }) {
     if (xs.length === 0) throw new RangeError("sort: needs at least one operand");
     const first = xs[0];
@@ -100,4 +105,40 @@ export const sort = new Primitive<SortParams>("sort", {
       return y;
     });
   },
+  // sort an iota along with the operands to learn the permutation, then apply it to the
+  // tangents (not linear: the permutation depends on the keys)
+  jvp(primals, tangents, params) {
+    const shape = primals[0].shape;
+    const positions = bind1(iota, [], {
+      shape: [...shape],
+      dimension: params.axis,
+      dtype: "int32",
+    });
+    const sorted = bind(sort, [...primals, positions], params);
+    const perm = sorted.pop()!;
+    if (tangents.every((t) => t === null)) return [sorted, sorted.map(() => null)];
+    const flat = flatGatherIndices(perm, shape, params.axis);
+    const size = sizeOf(shape);
+    const tangentsOut = tangents.map((t) => {
+      if (t === null) return null;
+      const gathered = bind1(take, [bind1(reshape, [t], { shape: [size] }), flat], { axis: 0 });
+      return shape.length === 1 ? gathered : bind1(reshape, [gathered], { shape: [...shape] });
+    });
+    return [sorted, tangentsOut];
+  },
 });
+
+/**
+ * Row-major flat indices (int32, shaped like `perm`, flattened) of the elements that
+ * `take_along_axis(x, perm, axis)` picks: `perm * stride[axis] + Σ_{k≠axis} iota_k * stride[k]`.
+ */
+function flatGatherIndices(perm: Tensor, shape: Shape, axis: number): Tensor {
+  const strides = stridesOf(shape);
+  let flat = strides[axis] === 1 ? perm : multiply(perm, strides[axis]);
+  for (let k = 0; k < shape.length; k++) {
+    if (k === axis || shape[k] === 1) continue;
+    const along = bind1(iota, [], { shape: [...shape], dimension: k, dtype: "int32" });
+    flat = add(flat, strides[k] === 1 ? along : multiply(along, strides[k]));
+  }
+  return bind1(reshape, [flat], { shape: [sizeOf(shape)] });
+}

@@ -6,8 +6,54 @@
  */
 
 import { allocate, castScalar, type DType, isFloat, type TypedArray } from "../dtype.ts";
-import { type Aval, Primitive, type View } from "../primitive.ts";
+import { zeros } from "../numpy/creation.ts";
+import { subtract } from "../numpy/elementwise.ts";
+import { type Aval, Primitive, UndefinedPrimal, type View } from "../primitive.ts";
 import { fmtShape, type Shape, shapeEqual, sizeOf, stridesOf } from "../shape.ts";
+import type { Tensor } from "../tensor.ts";
+import { bind, bind1, scalarTensor } from "../trace.ts";
+import { reduceSum } from "./reduce.ts";
+
+/**
+ * JVP rule of a primitive that is linear in its floating-point operands, its integer
+ * operands being indices (take, scatters, dynamic slices) or absent: the tangent output is
+ * the primitive applied to the tangents, integer operands kept. (Data movement, gathers and
+ * scatters all have this form.) Integer outputs get null tangents.
+ */
+export function linearJvp<P>(
+  prim: Primitive<P>,
+  primals: Tensor[],
+  tangents: (Tensor | null)[],
+  params: P,
+): [Tensor[], (Tensor | null)[]] {
+  const out = bind(prim, primals, params);
+  if (!out.some((o) => isFloat(o.dtype))) return [out, out.map(() => null)];
+  const args = primals.map((x, i) => {
+    if (!isFloat(x.dtype)) return x;
+    return tangents[i] ?? zerosOf(x.aval);
+  });
+  return [out, bind(prim, args, params)];
+}
+
+/** Zeros with an abstract value's shape and dtype (a concrete constant). */
+export function zerosOf(a: Aval): Tensor {
+  return zeros(a.shape, { dtype: a.dtype });
+}
+
+/** The abstract value of a transpose rule's input, defined or not. */
+export function avalOf(x: Tensor | UndefinedPrimal): Aval {
+  return x.aval;
+}
+
+/** A 0-d zero of `dtype` (pad's padding value in transpose rules). */
+function scalarZero(dtype: DType): Tensor {
+  return scalarTensor(0, dtype, false);
+}
+
+/** Sum of all elements (a 0-d tensor of the same dtype). */
+function sumAll(x: Tensor): Tensor {
+  return bind1(reduceSum, [x], { axes: [...x.shape.keys()] });
+}
 
 /**
  * Reference strided copy: for every index i of `shape`,
@@ -68,7 +114,7 @@ export interface ReshapeParams {
 }
 
 /** Reinterprets the row-major data under a new shape of the same size. */
-export const reshape = new Primitive<ReshapeParams>("reshape", {
+export const reshape: Primitive<ReshapeParams> = new Primitive("reshape", {
   abstractEval([x], { shape }) {
     if (sizeOf(shape) !== sizeOf(x.shape)) {
       throw new RangeError(
@@ -81,6 +127,8 @@ export const reshape = new Primitive<ReshapeParams>("reshape", {
   },
   view: (_x, _p, out) => ({ offset: 0, strides: stridesOf(out.shape) }),
   impl: ([x]) => [x.slice()],
+  jvp: (primals, tangents, p) => linearJvp(reshape, primals, tangents, p),
+  transpose: ([ct], [x]) => [bind1(reshape, [ct], { shape: [...avalOf(x).shape] })],
 });
 
 /** Parameters of {@link transpose}. */
@@ -89,7 +137,7 @@ export interface TransposeParams {
 }
 
 /** Permutes axes: output axis i is input axis perm[i]. */
-export const transpose = new Primitive<TransposeParams>("transpose", {
+export const transpose: Primitive<TransposeParams> = new Primitive("transpose", {
   abstractEval([x], { perm }) {
     return [{ shape: perm.map((p) => x.shape[p]), dtype: x.dtype, weak: x.weak }];
   },
@@ -101,6 +149,12 @@ export const transpose = new Primitive<TransposeParams>("transpose", {
     const strides = stridesOf(x.shape);
     return { offset: 0, strides: perm.map((p) => strides[p]) };
   }),
+  jvp: (primals, tangents, p) => linearJvp(transpose, primals, tangents, p),
+  transpose([ct], _inputs, { perm }) {
+    const inverse = new Array<number>(perm.length);
+    perm.forEach((p, i) => (inverse[p] = i));
+    return [bind1(transpose, [ct], { perm: inverse })];
+  },
 });
 
 /** Parameters of {@link broadcastInDim}. */
@@ -120,7 +174,7 @@ function broadcastView(x: Aval, { shape, broadcastDimensions }: BroadcastInDimPa
 }
 
 /** Broadcasts to `shape`, input axis i landing on output axis broadcastDimensions[i]. */
-export const broadcastInDim = new Primitive<BroadcastInDimParams>("broadcast_in_dim", {
+export const broadcastInDim: Primitive<BroadcastInDimParams> = new Primitive("broadcast_in_dim", {
   abstractEval([x], { shape, broadcastDimensions }) {
     const ok = broadcastDimensions.length === x.shape.length &&
       broadcastDimensions.every((d, i) =>
@@ -138,6 +192,20 @@ export const broadcastInDim = new Primitive<BroadcastInDimParams>("broadcast_in_
   },
   view: broadcastView,
   impl: viewImpl(broadcastView),
+  jvp: (primals, tangents, p) => linearJvp(broadcastInDim, primals, tangents, p),
+  // sum over the new axes and the stretched size-1 axes, then restore the size-1 axes
+  transpose([ct], [x], { shape, broadcastDimensions }) {
+    const xShape = avalOf(x).shape;
+    const axes: number[] = [];
+    for (let d = 0; d < shape.length; d++) {
+      const i = broadcastDimensions.indexOf(d);
+      if (i < 0 || (xShape[i] === 1 && shape[d] !== 1)) axes.push(d);
+    }
+    const summed = axes.length === 0 ? ct : bind1(reduceSum, [ct], { axes });
+    return [
+      shapeEqual(summed.shape, xShape) ? summed : bind1(reshape, [summed], { shape: [...xShape] }),
+    ];
+  },
 });
 
 /** Parameters of {@link slice}. */
@@ -155,7 +223,7 @@ function sliceView(x: Aval, { start, strides }: SliceParams): View {
 }
 
 /** A strided box [start, limit) with positive steps, as XLA's slice. */
-export const slice = new Primitive<SliceParams>("slice", {
+export const slice: Primitive<SliceParams> = new Primitive("slice", {
   abstractEval([x], { start, limit, strides }) {
     const nd = x.shape.length;
     const ok = start.length === nd && limit.length === nd && strides.length === nd &&
@@ -172,6 +240,18 @@ export const slice = new Primitive<SliceParams>("slice", {
   },
   view: sliceView,
   impl: viewImpl(sliceView),
+  jvp: (primals, tangents, p) => linearJvp(slice, primals, tangents, p),
+  // zeros everywhere but the sliced positions: pad with lo = start, interior = stride - 1
+  transpose([ct], [x], { start, strides }) {
+    const xShape = avalOf(x).shape;
+    const hi = xShape.map((d, i) => {
+      const n = ct.shape[i];
+      const used = n === 0 ? 0 : (n - 1) * strides[i] + 1;
+      return d - start[i] - used;
+    });
+    const params: PadParams = { lo: start.slice(), hi, interior: strides.map((s) => s - 1) };
+    return [bind1(pad, [ct, scalarZero(ct.dtype)], params)];
+  },
 });
 
 /** Parameters of {@link rev}. */
@@ -190,7 +270,7 @@ function revView(x: Aval, { axes }: RevParams): View {
 }
 
 /** Reverses the order of elements along `axes`. */
-export const rev = new Primitive<RevParams>("rev", {
+export const rev: Primitive<RevParams> = new Primitive("rev", {
   abstractEval([x], { axes }) {
     for (const a of axes) {
       if (a < 0 || a >= x.shape.length) {
@@ -201,6 +281,8 @@ export const rev = new Primitive<RevParams>("rev", {
   },
   view: revView,
   impl: viewImpl(revView),
+  jvp: (primals, tangents, p) => linearJvp(rev, primals, tangents, p),
+  transpose: ([ct], _inputs, p) => [bind1(rev, [ct], p)],
 });
 
 /** Parameters of {@link pad}: low, high and interior padding per axis (low/high may be < 0). */
@@ -216,7 +298,7 @@ export function paddedShape(shape: Shape, { lo, hi, interior }: PadParams): numb
 }
 
 /** Pads operand 0 with the scalar operand 1 (XLA's pad, negative padding crops). */
-export const pad = new Primitive<PadParams>("pad", {
+export const pad: Primitive<PadParams> = new Primitive("pad", {
   abstractEval([x, value], params) {
     const nd = x.shape.length;
     const { lo, hi, interior } = params;
@@ -246,6 +328,25 @@ export const pad = new Primitive<PadParams>("pad", {
       stridedCopy(box.shape, x, box.srcOffset, box.srcStrides, y, box.dstOffset, box.dstStrides);
     }
     return [y];
+  },
+  // linear in both the operand and the padding value
+  jvp: (primals, tangents, p) => linearJvp(pad, primals, tangents, p),
+  transpose([ct], [x, value], { lo, hi, interior }) {
+    // the operand's part: undo the edge padding (a negative pad crops, a positive one puts
+    // back zeros for cropped elements), then step over the interior padding
+    const unpadded = bind1(pad, [ct, scalarZero(ct.dtype)], {
+      lo: lo.map((v) => -v),
+      hi: hi.map((v) => -v),
+      interior: lo.map(() => 0),
+    });
+    const ctX = bind1(slice, [unpadded], {
+      start: lo.map(() => 0),
+      limit: unpadded.shape,
+      strides: interior.map((v) => v + 1),
+    });
+    // the padding value's part: everything that was not the operand
+    const ctValue = value instanceof UndefinedPrimal ? subtract(sumAll(ct), sumAll(ctX)) : null;
+    return [x instanceof UndefinedPrimal ? ctX : null, ctValue];
   },
 });
 
@@ -291,7 +392,7 @@ export interface ConcatenateParams {
 }
 
 /** Joins operands along `axis`; other axes must match. */
-export const concatenate = new Primitive<ConcatenateParams>("concatenate", {
+export const concatenate: Primitive<ConcatenateParams> = new Primitive("concatenate", {
   abstractEval(xs, { axis }) {
     if (xs.length === 0) throw new RangeError("concatenate: needs at least one array");
     const first = xs[0];
@@ -323,6 +424,19 @@ export const concatenate = new Primitive<ConcatenateParams>("concatenate", {
     });
     return [y];
   },
+  jvp: (primals, tangents, p) => linearJvp(concatenate, primals, tangents, p),
+  transpose([ct], inputs, { axis }) {
+    let offset = 0;
+    return inputs.map((x) => {
+      const shape = avalOf(x).shape;
+      const start = offset;
+      offset += shape[axis];
+      if (!(x instanceof UndefinedPrimal)) return null;
+      const begin = ct.shape.map((_, i) => (i === axis ? start : 0));
+      const limit = ct.shape.map((d, i) => (i === axis ? start + shape[axis] : d));
+      return bind1(slice, [ct], { start: begin, limit, strides: ct.shape.map(() => 1) });
+    });
+  },
 });
 
 /** Parameters of {@link iota}. */
@@ -333,7 +447,7 @@ export interface IotaParams {
 }
 
 /** 0, 1, 2, … along `dimension`, broadcast over the other axes. */
-export const iota = new Primitive<IotaParams>("iota", {
+export const iota: Primitive<IotaParams> = new Primitive("iota", {
   abstractEval(_inputs, { shape, dimension, dtype }) {
     if (dtype === "bool" || dimension < 0 || dimension >= shape.length) {
       throw new RangeError(
@@ -348,6 +462,8 @@ export const iota = new Primitive<IotaParams>("iota", {
     for (let i = 0; i < y.length; i++) y[i] = Math.floor(i / inner) % len;
     return [y];
   },
+  // no inputs: a constant
+  jvp: (primals, _tangents, p) => [bind(iota, primals, p), [null]],
 });
 
 /** True when two avals agree in shape and dtype. */

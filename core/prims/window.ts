@@ -7,9 +7,15 @@
  */
 
 import { allocate, type DType, type TypedArray } from "../dtype.ts";
-import { type Aval, Primitive } from "../primitive.ts";
+import { type Aval, Primitive, type PrimitiveRules, UndefinedPrimal } from "../primitive.ts";
 import { fmtShape, type Shape, sizeOf, stridesOf } from "../shape.ts";
-import { dilateDim, windowOutputSize } from "./conv.ts";
+import type { Tensor } from "../tensor.ts";
+import { bind1, fromHostData, scalarTensor } from "../trace.ts";
+import { convVjpLhsPadding, dilateDim, windowOutputSize } from "./conv.ts";
+import { add } from "./elementwise.ts";
+import { take } from "./indexing.ts";
+import { argmax } from "./reduce.ts";
+import { pad, reshape } from "./structure.ts";
 
 /** Parameters of the window reductions, one entry per axis of the operand. */
 export interface ReduceWindowParams {
@@ -124,9 +130,113 @@ export function reduceWindowReference(
   }
 }
 
+// ---- autodiff ---------------------------------------------------------------------------
+
+/**
+ * The flat input offset read by each tap of each window, as an int32 table of shape
+ * (outSize, windowSize) (outputs and taps row-major); taps in the padding read offset
+ * `sizeOf(inShape)`, one past the end (a sentinel element appended by the caller).
+ */
+export function windowIndexMap(
+  inShape: Shape,
+  params: ReduceWindowParams,
+  outShape: Shape,
+): Int32Array {
+  const nd = inShape.length, sentinel = sizeOf(inShape);
+  const inStrides = stridesOf(inShape), outStrides = stridesOf(outShape);
+  const win = params.windowDimensions, winStrides = stridesOf(win);
+  const outSize = sizeOf(outShape), winSize = sizeOf(win);
+  const table = new Int32Array(outSize * winSize);
+  for (let e = 0; e < outSize; e++) {
+    for (let t = 0; t < winSize; t++) {
+      let offset = 0;
+      for (let i = 0; i < nd; i++) {
+        const o = Math.floor(e / outStrides[i]) % outShape[i];
+        const k = Math.floor(t / winStrides[i]) % win[i];
+        const pos = o * params.windowStrides[i] - params.padding[i][0] +
+          k * params.windowDilation[i];
+        if (pos < 0 || pos >= inShape[i]) {
+          offset = sentinel;
+          break;
+        }
+        offset += pos * inStrides[i];
+      }
+      table[e * winSize + t] = offset;
+    }
+  }
+  return table;
+}
+
+// `x` flattened, with one `value` appended (the element the padding taps read).
+function flatWithSentinel(x: Tensor, value: number): Tensor {
+  const flat = bind1(reshape, [x], { shape: [sizeOf(x.shape)] });
+  const v = scalarTensor(value, x.dtype, false);
+  return bind1(pad, [flat, v], { lo: [0], hi: [1], interior: [0] });
+}
+
+/**
+ * Tangent of `reduce_window_max` (JAX's select-and-gather-add): each output takes the tangent
+ * at the position of its window's first maximum, or 0 when the maximum is in the padding.
+ * The windows are gathered from the flattened operand through a static index map, the
+ * argmax along the window axis picks a tap, and the tangent is gathered at that tap's
+ * offset; only `take` of the (padded, flattened) tangent is linear in it.
+ */
+function reduceWindowMaxTangent(
+  x: Tensor,
+  t: Tensor,
+  params: ReduceWindowParams,
+  outShape: Shape,
+): Tensor {
+  const outSize = sizeOf(outShape), winSize = sizeOf(params.windowDimensions);
+  const table = windowIndexMap(x.shape, params, outShape);
+  const idx = fromHostData(table, [outSize, winSize], "int32");
+  const windows = bind1(take, [flatWithSentinel(x, reduceWindowIdentity("max", x.dtype)), idx], {
+    axis: 0,
+  });
+  const tap = bind1(argmax, [windows], { axis: 1 });
+  // the chosen tap's input offset: table[e * winSize + tap[e]]
+  const rows = new Int32Array(outSize);
+  for (let e = 0; e < outSize; e++) rows[e] = e * winSize;
+  const rowBase = fromHostData(rows, [outSize], "int32");
+  const flatTable = fromHostData(table, [outSize * winSize], "int32");
+  const offsets = bind1(take, [flatTable, bind1(add, [rowBase, tap], {})], { axis: 0 });
+  const picked = bind1(take, [flatWithSentinel(t, 0), offsets], { axis: 0 });
+  return bind1(reshape, [picked], { shape: [...outShape] });
+}
+
+/**
+ * Cotangent of `reduce_window_sum` (JAX's `_reduce_window_sum_transpose_rule`): the cotangent
+ * dilated by the strides (interior padding stride - 1) and edge-padded so that each input
+ * position's (reversed, dilated) window covers exactly the outputs whose windows covered it,
+ * then summed over windows with unit strides.
+ */
+function reduceWindowSumTranspose(ct: Tensor, x: Aval, params: ReduceWindowParams): Tensor {
+  const nd = x.shape.length;
+  const pads = convVjpLhsPadding(
+    x.shape,
+    params.windowDimensions,
+    params.windowStrides,
+    ct.shape,
+    params.padding,
+    new Array<number>(nd).fill(1),
+    params.windowDilation,
+  );
+  const padded = bind1(pad, [ct, scalarTensor(0, ct.dtype, false)], {
+    lo: pads.map((p) => p[0]),
+    hi: pads.map((p) => p[1]),
+    interior: params.windowStrides.map((s) => s - 1),
+  });
+  return bind1(reduceWindowSum, [padded], {
+    windowDimensions: [...params.windowDimensions],
+    windowStrides: new Array<number>(nd).fill(1),
+    padding: new Array<number>(nd).fill(0).map(() => [0, 0] as [number, number]),
+    windowDilation: [...params.windowDilation],
+  });
+}
+
 function windowPrimitive(op: "max" | "sum"): Primitive<ReduceWindowParams> {
   const name = `reduce_window_${op}`;
-  return new Primitive<ReduceWindowParams>(name, {
+  const self: Primitive<ReduceWindowParams> = new Primitive<ReduceWindowParams>(name, {
     abstractEval([x], params) {
       if (x === undefined) throw new TypeError(`${name}: takes one operand`);
       if (x.dtype === "bool") {
@@ -141,7 +251,24 @@ function windowPrimitive(op: "max" | "sum"): Primitive<ReduceWindowParams> {
       reduceWindowReference(op, x, xa.shape, xa.dtype, params, out.shape, y);
       return [y];
     },
+    jvp: op === "sum"
+      // linear
+      ? ([x], [t], params) => [[bind1(self, [x], params)], [t && bind1(self, [t], params)]]
+      : ([x], [t], params) => {
+        const y = bind1(self, [x], params);
+        return [[y], [t && reduceWindowMaxTangent(x, t, params, y.shape)]];
+      },
+    // reduce_window_sum is linear; reduce_window_max has no transpose
+    ...(op === "sum"
+      ? {
+        transpose: ([ct], [x], params) => {
+          if (!(x instanceof UndefinedPrimal) || sizeOf(x.aval.shape) === 0) return [null];
+          return [reduceWindowSumTranspose(ct, x.aval, params)];
+        },
+      } satisfies Pick<PrimitiveRules<ReduceWindowParams>, "transpose">
+      : {}),
   });
+  return self;
 }
 
 /** Maximum over each window; padding reads the lowest value (-inf for floats). */

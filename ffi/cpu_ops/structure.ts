@@ -75,6 +75,7 @@ export function structureKernels(sym: CpuSymbols): CpuKernelTable {
     symbol(sym, `kiln_fill_${bytes}`)(BigInt(y.length), y, value as CArg);
   return {
     reshape: (_sym, [x]) => [x],
+    stop_gradient: (_sym, [x]) => [x],
     pad(_sym, [x, value], [xa], params, [out]) {
       const p = params as unknown as PadParams;
       const bytes = ITEMSIZE[out.dtype];

@@ -1,0 +1,238 @@
+/**
+ * JAX's differentiation API on top of `jvp`, `linearize` and `vjp`: `grad`, `valueAndGrad`,
+ * `jacfwd`, `jacrev`, `hessian`. Options are validated once, when the transformed function
+ * is created.
+ * @module
+ */
+
+import { z } from "npm:zod@4";
+import { isFloat } from "../dtype.ts";
+import { asTensor } from "../numpy/convert.ts";
+import { ones, zeros } from "../numpy/creation.ts";
+import { concatenate, reshape, stack } from "../numpy/shape.ts";
+import { fmtShape, sizeOf } from "../shape.ts";
+import type { Tensor } from "../tensor.ts";
+import { flatten, type Leaf, type TreeDef, unflatten } from "../tree.ts";
+import { jvp as jvpFn, linearizeFlat } from "./jvp.ts";
+import { pullback, vjpWithOptions } from "./transpose.ts";
+
+/** Options of {@link grad} and {@link valueAndGrad}. */
+export interface GradOptions {
+  /** Which positional arguments to differentiate: one index (default 0) or several. */
+  argnums?: number | number[];
+  /** f returns `[value, aux]`; aux is passed through, not differentiated. */
+  hasAux?: boolean;
+}
+
+const gradOptionsSchema = z.object({
+  argnums: z.union([z.number().int().nonnegative(), z.array(z.number().int().nonnegative()).min(1)])
+    .optional(),
+  hasAux: z.boolean().optional(),
+}).strict();
+
+function parseOptions<T>(op: string, schema: z.ZodType<T>, options: unknown): T {
+  const result = schema.safeParse(options ?? {});
+  if (!result.success) {
+    const issues = result.error.issues.map((i) => `${i.path.join(".") || "options"}: ${i.message}`);
+    throw new TypeError(`${op}: invalid options: ${issues.join("; ")}`);
+  }
+  return result.data;
+}
+
+// deno-lint-ignore no-explicit-any
+type AnyFn = (...args: any[]) => any;
+
+// The selected arguments, and f as a function of only those.
+function partialOver(op: string, f: AnyFn, args: unknown[], argnums: number[]) {
+  for (const n of argnums) {
+    if (n >= args.length) {
+      throw new RangeError(
+        `${op}: argnums ${JSON.stringify(argnums)} out of range for ${args.length} arguments`,
+      );
+    }
+  }
+  const selected = argnums.map((n) => args[n]);
+  const fPartial = (...chosen: never[]) => {
+    const full = [...args];
+    argnums.forEach((n, k) => (full[n] = chosen[k]));
+    return f(...full);
+  };
+  return { selected, fPartial };
+}
+
+function checkFloatInputs(op: string, selected: unknown[], argnums: number[]): void {
+  selected.forEach((arg, k) => {
+    for (const leaf of flatten(arg)[0]) {
+      const t = asTensor(leaf);
+      if (!isFloat(t.dtype)) {
+        throw new TypeError(
+          `${op} requires floating-point inputs, but argument ${
+            argnums[k]
+          } has a ${t.dtype} leaf; ` +
+            `cast it with .astype("float32"), or use vjp for integer inputs`,
+        );
+      }
+    }
+  });
+}
+
+/**
+ * `valueAndGrad(f)(...args)` returns `[f(...args), gradient]`; with `hasAux`,
+ * `[[value, aux], gradient]`. The gradient has the structure of the differentiated argument
+ * (a list of them when `argnums` is a list).
+ */
+export function valueAndGrad(
+  f: AnyFn,
+  options: GradOptions = {},
+): (...args: unknown[]) => [unknown, unknown] {
+  const opts = parseOptions("valueAndGrad", gradOptionsSchema, options);
+  const argnums = opts.argnums ?? 0;
+  const nums = Array.isArray(argnums) ? argnums : [argnums];
+  const hasAux = opts.hasAux ?? false;
+  return (...args: unknown[]) => {
+    const { selected, fPartial } = partialOver("grad", f, args, nums);
+    checkFloatInputs("grad", selected, nums);
+    const [out, vjp, aux] = vjpWithOptions<unknown>(fPartial, selected, { hasAux }, "grad");
+    const [outLeaves] = flatten(out);
+    const value = outLeaves.length === 1 ? asTensor(outLeaves[0]) : null;
+    if (value === null || value.ndim !== 0 || !isFloat(value.dtype)) {
+      const got = value
+        ? `${value.dtype}${fmtShape(value.shape)}`
+        : `a pytree of ${outLeaves.length} leaves`;
+      throw new TypeError(
+        `grad: the function must return a float scalar (shape ()), got ${got}; use vjp or jacrev for non-scalar outputs`,
+      );
+    }
+    const grads = vjp(unflatten(flatten(out)[1], [ones([], { dtype: value.dtype })]));
+    const gradient = Array.isArray(argnums) ? grads : grads[0];
+    return [hasAux ? [out, aux] : out, gradient];
+  };
+}
+
+/** `grad(f)(...args)`: the gradient of a scalar function (with `hasAux`: `[gradient, aux]`). */
+export function grad(f: AnyFn, options: GradOptions = {}): (...args: unknown[]) => unknown {
+  const vg = valueAndGrad(f, options);
+  const hasAux = options.hasAux ?? false;
+  return (...args: unknown[]) => {
+    const [value, gradient] = vg(...args);
+    return hasAux ? [gradient, (value as unknown[])[1]] : gradient;
+  };
+}
+
+/** Options of the Jacobian transforms. */
+export interface JacobianOptions {
+  /** Which positional arguments to differentiate (default 0). */
+  argnums?: number | number[];
+}
+
+const jacOptionsSchema = z.object({
+  argnums: z.union([z.number().int().nonnegative(), z.array(z.number().int().nonnegative()).min(1)])
+    .optional(),
+}).strict();
+
+interface Layout {
+  leaves: Tensor[];
+  def: TreeDef;
+}
+
+function layoutOf(tree: unknown): Layout {
+  const [leaves, def] = flatten(tree);
+  return { leaves: leaves.map((l: Leaf) => asTensor(l)), def };
+}
+
+// One-hot basis vector `j` over the concatenated leaves, split back into leaves.
+function basisLeaves(leaves: Tensor[], j: number): Tensor[] {
+  let offset = 0;
+  return leaves.map((leaf) => {
+    const n = leaf.size;
+    const out = zeros([n], { dtype: leaf.dtype });
+    const local = j - offset;
+    offset += n;
+    if (local < 0 || local >= n) return reshape(out, leaf.shape);
+    const data = out.dataSync();
+    data[local] = 1;
+    return reshape(asTensor(data), leaf.shape);
+  });
+}
+
+// Assembles Jacobian blocks: J[outLeaf][inLeaf] with shape out.shape + in.shape, as a pytree of
+// the output structure whose leaves are pytrees of the input structure.
+function assemble(outL: Layout, inL: Layout, block: (o: number, i: number) => Tensor): unknown {
+  const perOut = outL.leaves.map((_, o) =>
+    unflatten(inL.def, inL.leaves.map((_, i) => block(o, i)))
+  );
+  return unflatten(outL.def, perOut);
+}
+
+function selectedArgs(op: string, f: AnyFn, args: unknown[], argnums: number | number[]) {
+  const nums = Array.isArray(argnums) ? argnums : [argnums];
+  const { selected, fPartial } = partialOver(op, f, args, nums);
+  const inTree = Array.isArray(argnums) ? selected : selected[0];
+  const fOfTree = (
+    tree: never,
+  ) => (Array.isArray(argnums) ? fPartial(...(tree as never[])) : fPartial(tree));
+  return { inTree, fOfTree };
+}
+
+/** Jacobian by forward mode: one JVP per input element. Shape: out.shape + in.shape. */
+export function jacfwd(f: AnyFn, options: JacobianOptions = {}): (...args: unknown[]) => unknown {
+  const argnums = parseOptions("jacfwd", jacOptionsSchema, options).argnums ?? 0;
+  return (...args: unknown[]) => {
+    const { inTree, fOfTree } = selectedArgs("jacfwd", f, args, argnums);
+    const inL = layoutOf(inTree);
+    checkFloatInputs("jacfwd", [inTree], [0]);
+    const total = inL.leaves.reduce((n, l) => n + l.size, 0);
+    let outL: Layout | null = null;
+    const columns: Tensor[][] = []; // columns[j][outLeaf] = flattened tangent
+    for (let j = 0; j < total; j++) {
+      const tangent = unflatten(inL.def, basisLeaves(inL.leaves, j));
+      const [out, tOut] = jvpFn(fOfTree, [inTree], [tangent]);
+      outL ??= layoutOf(out);
+      columns.push(layoutOf(tOut).leaves.map((t) => reshape(t, [t.size])));
+    }
+    outL ??= layoutOf(fOfTree(inTree as never));
+    const layout = outL;
+    return assemble(layout, inL, (o, i) => {
+      const outShape = layout.leaves[o].shape, inShape = inL.leaves[i].shape;
+      const start = inL.leaves.slice(0, i).reduce((n, l) => n + l.size, 0);
+      const cols = columns.slice(start, start + sizeOf(inShape)).map((c) => c[o]);
+      if (cols.length === 0) {
+        return zeros([...outShape, ...inShape], { dtype: layout.leaves[o].dtype });
+      }
+      return reshape(stack(cols, 1), [...outShape, ...inShape]);
+    });
+  };
+}
+
+/** Jacobian by reverse mode: one pullback per output element. Shape: out.shape + in.shape. */
+export function jacrev(f: AnyFn, options: JacobianOptions = {}): (...args: unknown[]) => unknown {
+  const argnums = parseOptions("jacrev", jacOptionsSchema, options).argnums ?? 0;
+  return (...args: unknown[]) => {
+    const { inTree, fOfTree } = selectedArgs("jacrev", f, args, argnums);
+    const inL = layoutOf(inTree);
+    checkFloatInputs("jacrev", [inTree], [0]);
+    const lin = linearizeFlat("jacrev", fOfTree as AnyFn, [inTree]);
+    const outL: Layout = { leaves: lin.primalsOut, def: lin.outDef };
+    const totalOut = outL.leaves.reduce((n, l) => n + l.size, 0);
+    const rows: Tensor[][] = []; // rows[k][inLeaf] = flattened cotangent
+    for (let k = 0; k < totalOut; k++) {
+      const ct = unflatten(outL.def, basisLeaves(outL.leaves, k));
+      rows.push(pullback(lin, ct, "jacrev").map((t) => reshape(t, [t.size])));
+    }
+    return assemble(outL, inL, (o, i) => {
+      const outShape = outL.leaves[o].shape, inShape = inL.leaves[i].shape;
+      const start = outL.leaves.slice(0, o).reduce((n, l) => n + l.size, 0);
+      const rs = rows.slice(start, start + sizeOf(outShape)).map((r) => r[i]);
+      if (rs.length === 0) return zeros([...outShape, ...inShape], { dtype: inL.leaves[i].dtype });
+      return reshape(
+        rs.length === 1 ? rs[0] : concatenate(rs.map((r) => reshape(r, [1, r.size])), 0),
+        [...outShape, ...inShape],
+      );
+    });
+  };
+}
+
+/** The Hessian: `jacfwd(jacrev(f))`. */
+export function hessian(f: AnyFn, options: JacobianOptions = {}): (...args: unknown[]) => unknown {
+  return jacfwd(jacrev(f, options), options);
+}

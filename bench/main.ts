@@ -9,11 +9,13 @@
 
 import { benchAutodiff } from "./autodiff.ts";
 import { benchFoundation } from "./foundation.ts";
+import { benchVmap } from "./vmap.ts";
 import { savePrevious } from "./util.ts";
 
 const sections: Record<string, () => void> = {
   foundation: benchFoundation,
   autodiff: benchAutodiff,
+  vmap: benchVmap,
 };
 const chosen = Deno.args.filter((a) => !a.startsWith("--"));
 for (const [name, run] of Object.entries(sections)) {

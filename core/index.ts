@@ -13,6 +13,8 @@ registerDevice("js", createJsDevice);
 export * as np from "./numpy/index.ts";
 export * as tree from "./tree.ts";
 export * from "./autodiff/index.ts";
+export { vmap } from "./vmap.ts";
+export type { AxisSpec, VmapOptions } from "./vmap.ts";
 export { Graph } from "./graph.ts";
 export * as lax from "./lax/index.ts";
 export { Tensor } from "./tensor.ts";

@@ -61,11 +61,27 @@ export interface PrimitiveRules<P> {
    */
   jvp?(primals: Tensor[], tangents: (Tensor | null)[], params: P): [Tensor[], (Tensor | null)[]];
   /**
+   * The jvp rule accepts null (zero) tangents for float inputs too, so the trace need not
+   * instantiate them: for bilinear primitives this skips a whole product with zeros.
+   */
+  jvpAcceptsZeros?: boolean;
+  /**
    * For primitives linear in some inputs: given the output cotangents (instantiated) and the
    * inputs, where linear ones are {@link UndefinedPrimal}, the cotangent of each input (null
    * for non-linear inputs or a zero cotangent).
    */
   transpose?(cts: Tensor[], inputs: (Tensor | UndefinedPrimal)[], params: P): (Tensor | null)[];
+  /**
+   * Batching rule (vmap): `args[i]` carries a batch axis at `dims[i]` (null: not batched; at
+   * least one is batched), all batched ones of size `axisSize`. Returns the outputs and the
+   * position of their batch axis (null: unbatched). Runs on the parent trace.
+   */
+  batch?(
+    args: Tensor[],
+    dims: (number | null)[],
+    params: P,
+    axisSize: number,
+  ): [Tensor[], (number | null)[]];
 }
 
 /** A primitive operation with its rules. Parameters are a typed, plain-data object. */

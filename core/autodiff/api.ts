@@ -8,9 +8,10 @@
 import { z } from "npm:zod@4";
 import { isFloat } from "../dtype.ts";
 import { asTensor } from "../numpy/convert.ts";
-import { ones, zeros } from "../numpy/creation.ts";
-import { concatenate, reshape, stack } from "../numpy/shape.ts";
-import { fmtShape, sizeOf } from "../shape.ts";
+import { eye, ones, zeros } from "../numpy/creation.ts";
+import { moveaxis, reshape, split } from "../numpy/shape.ts";
+import { fmtShape } from "../shape.ts";
+import { vmap } from "../vmap.ts";
 import type { Tensor } from "../tensor.ts";
 import { flatten, type Leaf, type TreeDef, unflatten } from "../tree.ts";
 import { jvp as jvpFn, linearizeFlat } from "./jvp.ts";
@@ -140,19 +141,29 @@ function layoutOf(tree: unknown): Layout {
   return { leaves: leaves.map((l: Leaf) => asTensor(l)), def };
 }
 
-// One-hot basis vector `j` over the concatenated leaves, split back into leaves.
-function basisLeaves(leaves: Tensor[], j: number): Tensor[] {
+// The identity basis over the concatenated leaves, as one tree with a leading axis of size
+// total: leaf k gets rows (total, ...leaf.shape).
+function basisTree(layout: Layout): unknown {
+  const total = layout.leaves.reduce((n, l) => n + l.size, 0);
+  const dtype = layout.leaves[0]?.dtype ?? "float32";
+  const identity = eye(total, total, { dtype });
   let offset = 0;
-  return leaves.map((leaf) => {
-    const n = leaf.size;
-    const out = zeros([n], { dtype: leaf.dtype });
-    const local = j - offset;
-    offset += n;
-    if (local < 0 || local >= n) return reshape(out, leaf.shape);
-    const data = out.dataSync();
-    data[local] = 1;
-    return reshape(asTensor(data), leaf.shape);
+  const parts = layout.leaves.map((leaf) => {
+    const cols = leaf.size;
+    const part = cols === 0
+      ? zeros([total, ...leaf.shape], { dtype: leaf.dtype })
+      : reshape(sliceColumns(identity, offset, offset + cols).astype(leaf.dtype), [
+        total,
+        ...leaf.shape,
+      ]);
+    offset += cols;
+    return part;
   });
+  return unflatten(layout.def, parts);
+}
+
+function sliceColumns(m: Tensor, start: number, stop: number): Tensor {
+  return split(m, [start, stop], 1)[1];
 }
 
 // Assembles Jacobian blocks: J[outLeaf][inLeaf] with shape out.shape + in.shape, as a pytree of
@@ -174,37 +185,40 @@ function selectedArgs(op: string, f: AnyFn, args: unknown[], argnums: number | n
   return { inTree, fOfTree };
 }
 
-/** Jacobian by forward mode: one JVP per input element. Shape: out.shape + in.shape. */
+// Splits a leading axis of size Σ sizes into per-leaf blocks reshaped to `shapes`.
+function splitRows(x: Tensor, sizes: number[]): Tensor[] {
+  const bounds = sizes.slice(0, -1).reduce<number[]>(
+    (acc, n) => [...acc, (acc.at(-1) ?? 0) + n],
+    [],
+  );
+  return sizes.length === 1 ? [x] : split(x, bounds, 0);
+}
+
+/**
+ * Jacobian by forward mode: one JVP per input element, batched with vmap over the identity
+ * basis. Shape of each block: out.shape + in.shape.
+ */
 export function jacfwd(f: AnyFn, options: JacobianOptions = {}): (...args: unknown[]) => unknown {
   const argnums = parseOptions("jacfwd", jacOptionsSchema, options).argnums ?? 0;
   return (...args: unknown[]) => {
     const { inTree, fOfTree } = selectedArgs("jacfwd", f, args, argnums);
     const inL = layoutOf(inTree);
     checkFloatInputs("jacfwd", [inTree], [0]);
-    const total = inL.leaves.reduce((n, l) => n + l.size, 0);
-    let outL: Layout | null = null;
-    const columns: Tensor[][] = []; // columns[j][outLeaf] = flattened tangent
-    for (let j = 0; j < total; j++) {
-      const tangent = unflatten(inL.def, basisLeaves(inL.leaves, j));
-      const [out, tOut] = jvpFn(fOfTree, [inTree], [tangent]);
-      outL ??= layoutOf(out);
-      columns.push(layoutOf(tOut).leaves.map((t) => reshape(t, [t.size])));
-    }
-    outL ??= layoutOf(fOfTree(inTree as never));
-    const layout = outL;
-    return assemble(layout, inL, (o, i) => {
-      const outShape = layout.leaves[o].shape, inShape = inL.leaves[i].shape;
-      const start = inL.leaves.slice(0, i).reduce((n, l) => n + l.size, 0);
-      const cols = columns.slice(start, start + sizeOf(inShape)).map((c) => c[o]);
-      if (cols.length === 0) {
-        return zeros([...outShape, ...inShape], { dtype: layout.leaves[o].dtype });
-      }
-      return reshape(stack(cols, 1), [...outShape, ...inShape]);
+    const outL = layoutOf(fOfTree(inTree as never));
+    const pushforward = (tangent: unknown) => jvpFn(fOfTree, [inTree], [tangent])[1];
+    const columns = layoutOf(vmap(pushforward)(basisTree(inL))).leaves; // (N, ...out.shape)
+    return assemble(outL, inL, (o, i) => {
+      const perInput = splitRows(columns[o], inL.leaves.map((l) => l.size));
+      const block = moveaxis(perInput[i], 0, -1); // (...out.shape, in.size)
+      return reshape(block, [...outL.leaves[o].shape, ...inL.leaves[i].shape]);
     });
   };
 }
 
-/** Jacobian by reverse mode: one pullback per output element. Shape: out.shape + in.shape. */
+/**
+ * Jacobian by reverse mode: one pullback per output element, batched with vmap over the
+ * identity basis. Shape of each block: out.shape + in.shape.
+ */
 export function jacrev(f: AnyFn, options: JacobianOptions = {}): (...args: unknown[]) => unknown {
   const argnums = parseOptions("jacrev", jacOptionsSchema, options).argnums ?? 0;
   return (...args: unknown[]) => {
@@ -213,21 +227,11 @@ export function jacrev(f: AnyFn, options: JacobianOptions = {}): (...args: unkno
     checkFloatInputs("jacrev", [inTree], [0]);
     const lin = linearizeFlat("jacrev", fOfTree as AnyFn, [inTree]);
     const outL: Layout = { leaves: lin.primalsOut, def: lin.outDef };
-    const totalOut = outL.leaves.reduce((n, l) => n + l.size, 0);
-    const rows: Tensor[][] = []; // rows[k][inLeaf] = flattened cotangent
-    for (let k = 0; k < totalOut; k++) {
-      const ct = unflatten(outL.def, basisLeaves(outL.leaves, k));
-      rows.push(pullback(lin, ct, "jacrev").map((t) => reshape(t, [t.size])));
-    }
+    const pull = (ct: unknown) => unflatten(inL.def, pullback(lin, ct, "jacrev"));
+    const rows = layoutOf(vmap(pull)(basisTree(outL))).leaves; // (M, ...in.shape)
     return assemble(outL, inL, (o, i) => {
-      const outShape = outL.leaves[o].shape, inShape = inL.leaves[i].shape;
-      const start = outL.leaves.slice(0, o).reduce((n, l) => n + l.size, 0);
-      const rs = rows.slice(start, start + sizeOf(outShape)).map((r) => r[i]);
-      if (rs.length === 0) return zeros([...outShape, ...inShape], { dtype: inL.leaves[i].dtype });
-      return reshape(
-        rs.length === 1 ? rs[0] : concatenate(rs.map((r) => reshape(r, [1, r.size])), 0),
-        [...outShape, ...inShape],
-      );
+      const perOutput = splitRows(rows[i], outL.leaves.map((l) => l.size));
+      return reshape(perOutput[o], [...outL.leaves[o].shape, ...inL.leaves[i].shape]);
     });
   };
 }

@@ -9,9 +9,10 @@ import { isFloat } from "../dtype.ts";
 import { evalGraph } from "../graph.ts";
 import { asTensor } from "../numpy/convert.ts";
 import { type Aval, Primitive, UndefinedPrimal } from "../primitive.ts";
-import type { Tensor } from "../tensor.ts";
-import { bind, bind1, getCurrentTrace, withTrace } from "../trace.ts";
+import { Tensor } from "../tensor.ts";
+import { bind, bind1, getCurrentTrace, type Trace, withTrace } from "../trace.ts";
 import { flatten, unflatten } from "../tree.ts";
+import { BatchTrace, BatchTracer, matchBatch } from "../vmap.ts";
 import { JvpTrace, JvpTracer, linearizeFlat, zerosLike } from "./jvp.ts";
 import { pullback } from "./transpose.ts";
 
@@ -22,6 +23,7 @@ export const stopGradientPrim: Primitive<Record<string, never>> = new Primitive<
   abstractEval: ([x]) => [x],
   impl: ([x]) => [x],
   jvp: ([x]) => [[bind1(stopGradientPrim, [x], {})], [null]],
+  batch: ([x], [d]) => [[bind1(stopGradientPrim, [x], {})], [d]],
 });
 
 /** Stops gradients flowing through `x` (its value passes unchanged). */
@@ -104,27 +106,112 @@ interface LinearCallParams {
   backward: (cts: Tensor[]) => Tensor[];
   outAvals: Aval[];
   name: string;
+  /**
+   * How many leading operands are residuals: values the closures capture, passed only so
+   * that the traces owning them see the call (vmap batches it when they are batched). The
+   * closures never read them as operands; the linear operands follow.
+   */
+  numResiduals: number;
 }
 
 /**
  * A linear map given by closures, staged as one equation so the backward pass calls
- * `backward` (custom_vjp's bwd, or checkpoint's recomputed pullback).
+ * `backward` (custom_vjp's bwd, or checkpoint's recomputed pullback). Operands: the
+ * residuals, then the linear inputs.
  */
 const linearCall: Primitive<LinearCallParams> = new Primitive<LinearCallParams>("linear_call", {
   abstractEval: (_inputs, { outAvals }) => outAvals,
   impl: () => {
     throw new Error("linear_call: runs through its run rule");
   },
-  run: (args, p) => p.forward(args),
-  jvp: (primals, tangents, p) => [
-    bind(linearCall, primals, p),
-    bind(linearCall, tangents.map((t, i) => t ?? zerosLike(primals[i])), p),
-  ],
+  run: (args, p) => p.forward(args.slice(p.numResiduals)),
+  // linear in its linear operands; the residuals are treated as constants
+  jvp: (primals, tangents, p) => {
+    const k = p.numResiduals;
+    const lin = tangents.slice(k).map((t, i) => t ?? zerosLike(primals[k + i]));
+    return [bind(linearCall, primals, p), bind(linearCall, [...primals.slice(0, k), ...lin], p)];
+  },
   transpose: (cts, inputs, p) => {
+    const k = p.numResiduals;
     const grads = p.backward(cts);
-    return inputs.map((inp, i) => (inp instanceof UndefinedPrimal ? grads[i] : null));
+    return inputs.map((inp, i) => (i >= k && inp instanceof UndefinedPrimal ? grads[i - k] : null));
+  },
+  // a linear_call of the whole batch (at axis 0) whose closures run under a nested vmap
+  batch: (args, dims, p, axisSize) => {
+    const k = p.numResiduals;
+    const lin = args.slice(k).map((x, i) => matchBatch(x, dims[k + i], 0, axisSize));
+    const params: LinearCallParams = {
+      name: p.name,
+      numResiduals: k,
+      outAvals: p.outAvals.map((a) => ({ ...a, shape: [axisSize, ...a.shape] })),
+      forward: (ts) => mapOverBatch(p.forward, ts, axisSize),
+      backward: (cts) => mapOverBatch(p.backward, cts, axisSize),
+    };
+    const outs = bind(linearCall, [...args.slice(0, k), ...lin], params);
+    return [outs, outs.map(() => 0)];
   },
 });
+
+/**
+ * A batch trace that runs linear_call's closures on a whole batch. The closures capture
+ * per-example values of the vmap that batched the call: tracers of a live batch trace
+ * beside this one (same parent, or one this kind of trace stands for) over the same batch.
+ * It takes those as its own.
+ */
+class SameBatchTrace extends BatchTrace {
+  override processPrimitive(
+    prim: Primitive,
+    args: Tensor[],
+    params: Record<string, unknown>,
+  ): Tensor[] {
+    return super.processPrimitive(prim, args.map((a) => this.adopt(a)), params);
+  }
+
+  /** Whether tracers of `t` are values of this trace's batch. */
+  standsFor(t: Trace | null): boolean {
+    return t === this || (
+      t instanceof BatchTrace && t.valid && t.axisSize === this.axisSize &&
+      sameLevel(t.parent, this.parent)
+    );
+  }
+
+  /** `x` as a tracer of this trace when it is a value of this trace's batch. */
+  adopt(x: Tensor): Tensor {
+    if (!(x instanceof BatchTracer) || x.trace === this || !this.standsFor(x.trace)) return x;
+    return this.pure(x.value, x.batchDim);
+  }
+}
+
+// Whether trace `a` plays the part of `b`: the same trace, or one that `b` stands for.
+function sameLevel(a: Trace | null, b: Trace | null): boolean {
+  return a === b || (b instanceof SameBatchTrace && b.valid && b.standsFor(a));
+}
+
+/** Applies per-example `fn` to tensors batched at axis 0; its outputs batched at axis 0. */
+function mapOverBatch(fn: (xs: Tensor[]) => Tensor[], xs: Tensor[], size: number): Tensor[] {
+  const trace = new SameBatchTrace(getCurrentTrace(), size);
+  try {
+    const outs = withTrace(trace, () => fn(xs.map((x) => trace.pure(x, 0))));
+    return outs.map((o) => {
+      const t = trace.adopt(o);
+      return t instanceof BatchTracer && t.trace === trace
+        ? matchBatch(t.value, t.batchDim, 0, size)
+        : matchBatch(t, null, 0, size);
+    });
+  } finally {
+    trace.valid = false;
+  }
+}
+
+/** The tensors inside arrays and plain objects of `x` (residuals need not be pytrees). */
+function tensorsIn(x: unknown, out: Tensor[] = []): Tensor[] {
+  if (x instanceof Tensor) out.push(x);
+  else if (Array.isArray(x)) { for (const c of x) tensorsIn(c, out); }
+  else if (typeof x === "object" && x !== null && Object.getPrototypeOf(x) === Object.prototype) {
+    for (const c of Object.values(x)) tensorsIn(c, out);
+  }
+  return out;
+}
 
 /** A function with a user-defined VJP (`f.defvjp(fwd, bwd)`). */
 export interface CustomVjpFunction<F extends AnyFn> {
@@ -155,8 +242,10 @@ export function customVjp<F extends AnyFn>(f: F): CustomVjpFunction<F> {
     );
     const [outLeaves, outDef] = flatten(out);
     const outTensors = outLeaves.map((l) => asTensor(l));
+    const resTensors = tensorsIn(residuals);
     const params: LinearCallParams = {
       name: f.name || "custom_vjp",
+      numResiduals: resTensors.length,
       outAvals: outTensors.map((t) => t.aval),
       forward: () => {
         throw new Error(
@@ -169,7 +258,10 @@ export function customVjp<F extends AnyFn>(f: F): CustomVjpFunction<F> {
         return gLeaves.map((g, i) => (g === null ? zerosLike(primals[i]) : asTensor(g)));
       },
     };
-    const tOut = withTrace(trace.parent!, () => bind(linearCall, tangents, params));
+    const tOut = withTrace(
+      trace.parent!,
+      () => bind(linearCall, [...resTensors, ...tangents], params),
+    );
     return unflatten(
       outDef,
       outTensors.map((p, i) => trace.pure(p, isFloat(p.dtype) ? tOut[i] : null)),
@@ -200,6 +292,7 @@ export function checkpoint<F extends AnyFn>(f: F): F {
     const fFlat = (...xs: never[]) => f(...unflatten<unknown[]>(argsDef, xs));
     const params: LinearCallParams = {
       name: f.name || "checkpoint",
+      numResiduals: primals.length,
       outAvals: outTensors.map((t) => t.aval),
       // forward: the JVP at the saved inputs, recomputed
       forward: (ts) => {
@@ -213,7 +306,10 @@ export function checkpoint<F extends AnyFn>(f: F): F {
         return pullback(lin, unflatten(lin.outDef, cts), "checkpoint");
       },
     };
-    const tOut = withTrace(trace.parent!, () => bind(linearCall, tangents, params));
+    const tOut = withTrace(
+      trace.parent!,
+      () => bind(linearCall, [...primals, ...tangents], params),
+    );
     return unflatten(
       outDef,
       outTensors.map((p, i) => trace.pure(p, isFloat(p.dtype) ? tOut[i] : null)),

@@ -63,9 +63,11 @@ export class JvpTrace extends Trace {
         `${this.transform}: the differentiation rule of ${prim.name} is not implemented`,
       );
     }
-    // instantiate zero tangents of float inputs so rules never see symbolic zeros there
-    for (let i = 0; i < primals.length; i++) {
-      if (tangents[i] === null && isFloat(primals[i].dtype)) tangents[i] = zerosLike(primals[i]);
+    // instantiate zero tangents of float inputs unless the rule handles symbolic zeros
+    if (!prim.rules.jvpAcceptsZeros) {
+      for (let i = 0; i < primals.length; i++) {
+        if (tangents[i] === null && isFloat(primals[i].dtype)) tangents[i] = zerosLike(primals[i]);
+      }
     }
     const [primalsOut, tangentsOut] = withTrace(parent, () => rule(primals, tangents, params));
     return primalsOut.map((p, i) => {

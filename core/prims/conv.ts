@@ -14,6 +14,7 @@ import type { Tensor } from "../tensor.ts";
 import { bind1 } from "../trace.ts";
 import { add } from "./elementwise.ts";
 import { reshape, rev, transpose } from "./structure.ts";
+import { moveAxis } from "../vmap.ts";
 
 /** Parameters of {@link conv}, one entry per spatial axis. */
 export interface ConvParams {
@@ -303,6 +304,81 @@ function convTransposeRhs(ct: Tensor, x: Tensor, rhs: Aval, p: ConvParams): Tens
   return swap01(y);
 }
 
+// ---- batching ---------------------------------------------------------------------------
+
+// Splits axis `axis` of x (of size a·b) into (a, b).
+function splitAxis(x: Tensor, axis: number, a: number, b: number): Tensor {
+  const shape = [...x.shape];
+  shape.splice(axis, 1, a, b);
+  return bind1(reshape, [x], { shape });
+}
+
+// Merges axes `axis` and `axis + 1` of x (the first becomes the major part).
+function mergeAxes(x: Tensor, axis: number): Tensor {
+  const shape = [...x.shape];
+  shape.splice(axis, 2, shape[axis] * shape[axis + 1]);
+  return bind1(reshape, [x], { shape });
+}
+
+// Swaps adjacent axes `axis` and `axis + 1`.
+function swapAdjacent(x: Tensor, axis: number): Tensor {
+  const perm = [...Array(x.ndim).keys()];
+  perm[axis] = axis + 1;
+  perm[axis + 1] = axis;
+  return bind1(transpose, [x], { perm });
+}
+
+/**
+ * Batching rule (JAX's `_conv_general_dilated_batch_rule`, without batch groups). A batched
+ * lhs alone folds the batch into N; a batched rhs alone folds it into O, inside each feature
+ * group, (G, B, O/G), so that the groups stay contiguous; both batched fold it into the feature
+ * groups: lhs (N, B·C), rhs (B·O, C/G) with B·G groups. The batch comes out of the output's
+ * N or O axis.
+ */
+function convBatch(
+  [lhs, rhs]: Tensor[],
+  [ld, rd]: (number | null)[],
+  p: ConvParams,
+  size: number,
+): [Tensor[], (number | null)[]] {
+  const g = p.featureGroupCount;
+  const n = lhs.shape[ld === 0 ? 1 : 0], o = rhs.shape[rd === 0 ? 1 : 0];
+  if (ld !== null && rd !== null) {
+    if (size === 0) {
+      // B·G = 0 groups is no convolution: the (empty) result has the per-example shape
+      const lShape = lhs.shape.filter((_, i) => i !== ld),
+        rShape = rhs.shape.filter((_, i) => i !== rd);
+      const out = convOutputShape(lShape, rShape, p);
+      return [[bind1(reshape, [moveAxis(lhs, ld, 0)], { shape: [0, ...out] })], [0]];
+    }
+    // lhs (N, B, C, *sp) -> (N, B·C, *sp); rhs (B, O, C/G, *win) -> (B·O, C/G, *win)
+    const l = mergeAxes(moveAxis(lhs, ld, 1), 1);
+    const r = mergeAxes(moveAxis(rhs, rd, 0), 0);
+    const y = bind1(conv, [l, r], { ...p, featureGroupCount: size * g });
+    return [[splitAxis(y, 1, size, o)], [1]]; // (N, B·O, *out) -> (N, B, O, *out)
+  }
+  if (ld !== null) {
+    // (B, N, C, *sp) -> (B·N, C, *sp); out (B·N, O, *out) -> (B, N, O, *out)
+    const y = bind1(conv, [mergeAxes(moveAxis(lhs, ld, 0), 0), rhs], p);
+    return [[splitAxis(y, 0, size, n)], [0]];
+  }
+  if (g === 1) {
+    // (B, O, C, *win) -> (B·O, C, *win); out (N, B·O, *out) -> (N, B, O, *out)
+    const y = bind1(conv, [lhs, mergeAxes(moveAxis(rhs, rd!, 0), 0)], p);
+    return [[splitAxis(y, 1, size, o)], [1]];
+  }
+  // (B, O, C/G, *win) -> (B, G, O/G, …) -> (G, B, O/G, …) -> (G·B·O/G, C/G, *win)
+  let r = splitAxis(moveAxis(rhs, rd!, 0), 1, g, o / g);
+  r = mergeAxes(mergeAxes(swapAdjacent(r, 0), 1), 0);
+  const y = bind1(conv, [lhs, r], p);
+  // (N, G·B·O/G, *out) -> (N, G, B, O/G, *out) -> (N, B, G, O/G, *out) -> (N, B, O, *out)
+  const out = mergeAxes(
+    swapAdjacent(splitAxis(splitAxis(y, 1, g, size * o / g), 2, size, o / g), 1),
+    2,
+  );
+  return [[out], [1]];
+}
+
 /**
  * General dilated, padded, strided, grouped convolution on canonical layouts: lhs
  * (N, C, *spatial), rhs (O, C/groups, *window), out (N, O, *spatial_out). Operands share a
@@ -329,11 +405,13 @@ export const conv: Primitive<ConvParams> = new Primitive<ConvParams>("conv_gener
     return [y];
   },
   // bilinear: d(lhs ⊛ rhs) = dlhs ⊛ rhs + lhs ⊛ drhs
+  // bilinear, skipping the term of a zero (null) tangent
+  jvpAcceptsZeros: true,
   jvp([lhs, rhs], [dl, dr], params) {
     const y = bind1(conv, [lhs, rhs], params);
-    const t1 = bind1(conv, [dl!, rhs], params);
-    const t2 = bind1(conv, [lhs, dr!], params);
-    return [[y], [bind1(add, [t1, t2], {})]];
+    const t1 = dl === null ? null : bind1(conv, [dl, rhs], params);
+    const t2 = dr === null ? null : bind1(conv, [lhs, dr], params);
+    return [[y], [t1 !== null && t2 !== null ? bind1(add, [t1, t2], {}) : t1 ?? t2]];
   },
   transpose([ct], [lhs, rhs], params) {
     const lhsLinear = lhs instanceof UndefinedPrimal, rhsLinear = rhs instanceof UndefinedPrimal;
@@ -347,4 +425,5 @@ export const conv: Primitive<ConvParams> = new Primitive<ConvParams>("conv_gener
     if (lhsLinear) return [convTransposeLhs(ct, lhs.aval, rhs as Tensor, params), null];
     return [null, convTransposeRhs(ct, lhs as Tensor, (rhs as UndefinedPrimal).aval, params)];
   },
+  batch: convBatch,
 });

@@ -11,7 +11,7 @@ import { type Aval, Primitive, UndefinedPrimal } from "../primitive.ts";
 import { fmtShape, type Shape, sizeOf } from "../shape.ts";
 import type { Tensor } from "../tensor.ts";
 import { bind1 } from "../trace.ts";
-import { transpose as transposePrim } from "./structure.ts";
+import { shiftAxes, transpose as transposePrim } from "./structure.ts";
 
 /** Parameters of {@link dotGeneral}: contracting and batch axes of each operand. */
 export interface DotGeneralParams {
@@ -159,11 +159,14 @@ export const dotGeneral: Primitive<DotGeneralParams> = new Primitive("dot_genera
     } else matmulReference(a, b, y, plan.batch, plan.m, plan.n, plan.k);
     return [y];
   },
-  // bilinear: d(a·b) = da·b + a·db
+  // bilinear: d(a·b) = da·b + a·db, skipping the term of a zero (null) tangent
+  jvpAcceptsZeros: true,
   jvp([a, b], [ta, tb], params) {
     const out = bind1(dotGeneral, [a, b], params);
-    if (ta === null || tb === null) return [[out], [null]]; // integer operands
-    return [[out], [add(bind1(dotGeneral, [ta, b], params), bind1(dotGeneral, [a, tb], params))]];
+    const left = ta === null ? null : bind1(dotGeneral, [ta, b], params);
+    const right = tb === null ? null : bind1(dotGeneral, [a, tb], params);
+    const tangent = left !== null && right !== null ? add(left, right) : left ?? right;
+    return [[out], [tangent]];
   },
   transpose([ct], [a, b], params) {
     if (a instanceof UndefinedPrimal && b instanceof UndefinedPrimal) {
@@ -183,7 +186,43 @@ export const dotGeneral: Primitive<DotGeneralParams> = new Primitive("dot_genera
     }
     return [null, null];
   },
+  batch: dotGeneralBatch,
 });
+
+/**
+ * Batching rule of dot_general (JAX's `_dot_general_batch_dim_nums`), never a transpose:
+ * both operands batched, the batch axes pair up as a new leading batch dimension; one
+ * batched, its batch axis is one more free axis, and the output has it among that operand's
+ * free axes (output axes: batch, lhs free, rhs free, each in increasing axis order).
+ */
+function dotGeneralBatch(
+  [lhs, rhs]: Tensor[],
+  [lbd, rbd]: (number | null)[],
+  p: DotGeneralParams,
+): [Tensor[], (number | null)[]] {
+  const shiftL = (axes: number[]) => (lbd === null ? axes : shiftAxes(axes, lbd));
+  const shiftR = (axes: number[]) => (rbd === null ? axes : shiftAxes(axes, rbd));
+  const params: DotGeneralParams = {
+    lhsContracting: shiftL(p.lhsContracting),
+    rhsContracting: shiftR(p.rhsContracting),
+    lhsBatch: shiftL(p.lhsBatch),
+    rhsBatch: shiftR(p.rhsBatch),
+  };
+  if (lbd !== null && rbd !== null) {
+    params.lhsBatch.unshift(lbd);
+    params.rhsBatch.unshift(rbd);
+    return [[bind1(dotGeneral, [lhs, rhs], params)], [0]];
+  }
+  const nb = params.lhsBatch.length;
+  const lhsFree = remaining(lhs.ndim, params.lhsContracting, params.lhsBatch);
+  let out: number;
+  if (lbd !== null) out = nb + lhsFree.indexOf(lbd);
+  else {
+    const rhsFree = remaining(rhs.ndim, params.rhsContracting, params.rhsBatch);
+    out = nb + lhsFree.length + rhsFree.indexOf(rbd!);
+  }
+  return [[bind1(dotGeneral, [lhs, rhs], params)], [out]];
+}
 
 /** `[0, n)` without `a` and `b`'s entries, in order. */
 function remaining(n: number, a: number[], b: number[]): number[] {

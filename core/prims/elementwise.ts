@@ -11,10 +11,33 @@ import { type Aval, Primitive, type PrimitiveRules, UndefinedPrimal } from "../p
 import { fmtShape, shapeEqual } from "../shape.ts";
 import type { Tensor } from "../tensor.ts";
 import { bind1, scalarTensor } from "../trace.ts";
+import { matchBatch } from "../vmap.ts";
 import { broadcastInDim } from "./structure.ts";
 
 /** Parameters of elementwise primitives (none). */
 export type NoParams = Record<string, never>;
+
+/**
+ * Aligns the operands of an elementwise primitive under vmap: batched operands are moved to
+ * the first batched operand's batch axis (nothing moves when they agree) and unbatched ones
+ * are broadcast there, since primitives take equal shapes. Returns the operands and that axis.
+ */
+export function alignBatch(
+  args: Tensor[],
+  dims: (number | null)[],
+  axisSize: number,
+): [Tensor[], number] {
+  const dim = dims.find((d) => d !== null) ?? 0;
+  return [args.map((x, i) => matchBatch(x, dims[i], dim, axisSize)), dim];
+}
+
+/** The batch rule of an elementwise primitive: align the operands, apply it once. */
+function elementwiseBatch<P>(prim: () => Primitive<P>): PrimitiveRules<P>["batch"] {
+  return (args, dims, params, axisSize) => {
+    const [xs, dim] = alignBatch(args, dims, axisSize);
+    return [[bind1(prim(), xs, params)], [dim]];
+  };
+}
 
 type Scalar1 = (x: number) => number;
 type Scalar2 = (a: number, b: number) => number;
@@ -99,6 +122,7 @@ function unop(
       if (t === null || def.jvp === undefined || !isFloat(y.dtype)) return [[y], [null]];
       return [[y], [def.jvp(t, x, y)]];
     },
+    batch: elementwiseBatch(() => prim),
     ...extra,
   });
   unaryPrims[name] = prim;
@@ -162,11 +186,14 @@ function binop(name: string, def: BinaryDef): Primitive<NoParams> {
       for (let i = 0; i < a.length; i++) y[i] = f(a[i], b[i]);
       return [y];
     },
+    // the family's jvp terms skip null tangents (see `partial`)
+    jvpAcceptsZeros: true,
     jvp([a, b], [ta, tb]) {
       const y = ap(prim, a, b);
       if (def.jvp === undefined || !isFloat(y.dtype)) return [[y], [null]];
       return [[y], [def.jvp(ta, tb, a, b, y)]];
     },
+    batch: elementwiseBatch(() => prim),
     ...(def.transpose ? { transpose: def.transpose } : {}),
   });
   binaryPrims[name] = prim;
@@ -572,6 +599,7 @@ export const select: Primitive<NoParams> = new Primitive<NoParams>("select", {
       b instanceof UndefinedPrimal ? where(pred, zero, ct) : null,
     ];
   },
+  batch: elementwiseBatch(() => select),
 });
 
 /** Parameters of {@link convertElementType}. */
@@ -600,6 +628,7 @@ export const convertElementType: Primitive<ConvertParams> = new Primitive<Conver
       if (!(x instanceof UndefinedPrimal) || !isFloat(x.aval.dtype)) return [null];
       return [bind1(convertElementType, [ct], { dtype: x.aval.dtype, weak: false })];
     },
+    batch: elementwiseBatch(() => convertElementType),
   },
 );
 

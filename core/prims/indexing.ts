@@ -7,13 +7,22 @@
  */
 
 import { allocate, type DType } from "../dtype.ts";
-import { equal, where } from "../numpy/elementwise.ts";
+import { add, clip, equal, multiply, where } from "../numpy/elementwise.ts";
 import { full } from "../numpy/creation.ts";
 import { type Aval, Primitive, type PrimitiveRules, UndefinedPrimal } from "../primitive.ts";
 import { fmtShape, type Shape, shapeEqual, sizeOf, stridesOf } from "../shape.ts";
 import type { Tensor } from "../tensor.ts";
-import { bind1 } from "../trace.ts";
-import { broadcastInDim, iota, linearJvp, reshape, stridedCopy, zerosOf } from "./structure.ts";
+import { bind1, scalarTensor } from "../trace.ts";
+import { matchBatch, moveAxis } from "../vmap.ts";
+import {
+  broadcastInDim,
+  insertAt,
+  iota,
+  linearJvp,
+  reshape,
+  stridedCopy,
+  zerosOf,
+} from "./structure.ts";
 
 /** Parameters of {@link take}, {@link scatterAdd} and {@link scatter}: the indexed axis. */
 export interface AxisIndexParams {
@@ -77,7 +86,75 @@ export const take: Primitive<AxisIndexParams> = new Primitive("take", {
     if (!(x instanceof UndefinedPrimal)) return [null, null];
     return [bind1(scatterAdd, [zerosOf(x.aval), idx as Tensor, ct], p), null];
   },
+  batch([x, idx], [xDim, idxDim], { axis }) {
+    if (idxDim === null) {
+      // x alone batched: the batch axis is one more axis beside the indexed one
+      const bd = xDim!;
+      const out = bind1(take, [x, idx], { axis: bd <= axis ? axis + 1 : axis });
+      return [[out], [bd <= axis ? bd : bd + idx.ndim - 1]];
+    }
+    // batched indices: the output's batch axis is where idx has it, among idx's axes
+    if (xDim === null) return [[bind1(take, [x, idx], { axis })], [axis + idxDim]];
+    const offsets = withOffsets(idx, idxDim, axisLength(x, xDim, axis));
+    return [[bind1(take, [foldBatch(x, xDim, axis), offsets], { axis })], [axis + idxDim]];
+  },
 });
+
+/** The per-example length of axis `axis` of a (possibly batched at `xDim`) operand. */
+function axisLength(x: Tensor, xDim: number | null, axis: number): number {
+  return x.shape[xDim !== null && xDim <= axis ? axis + 1 : axis];
+}
+
+/**
+ * Folds the batch axis of x (at `xDim`) into axis `axis` of the per-example shape: batch b's
+ * row j lands at `b * len + j` (the flattening that lets one take/scatter serve the batch).
+ */
+function foldBatch(x: Tensor, xDim: number, axis: number): Tensor {
+  const moved = moveAxis(x, xDim, axis);
+  const shape = moved.shape.filter((_, i) => i !== axis + 1);
+  shape[axis] = moved.shape[axis] * moved.shape[axis + 1];
+  return bind1(reshape, [moved], { shape });
+}
+
+/** Inverse of {@link foldBatch}, the batch axis coming out at `axis`. */
+function unfoldBatch(y: Tensor, axis: number, size: number, len: number): Tensor {
+  const shape = y.shape.slice();
+  shape.splice(axis, 1, size, len);
+  return bind1(reshape, [y], { shape });
+}
+
+/** `idx + b * len` for batch b along `idxDim` (the indices into a folded operand). */
+function withOffsets(idx: Tensor, idxDim: number, len: number): Tensor {
+  const b = bind1(iota, [], { shape: [...idx.shape], dimension: idxDim, dtype: "int32" });
+  return add(idx, multiply(b, len));
+}
+
+/**
+ * Batching rule of the scatters. With unbatched indices the batch axis is one more axis of
+ * the operand and the updates; with batched ones, the batch is folded into the scattered
+ * axis (offsets `b * len`), so that one scatter serves it: examples write to disjoint rows
+ * and keep their order, so last-write-wins and accumulation are unchanged.
+ */
+function scatterBatch(
+  prim: () => Primitive<AxisIndexParams>,
+): NonNullable<PrimitiveRules<AxisIndexParams>["batch"]> {
+  return ([x, idx, upd], [xDim, idxDim, updDim], { axis }, size) => {
+    if (idxDim === null) {
+      const bd = xDim ?? 0;
+      const operand = matchBatch(x, xDim, bd, size);
+      // the updates' per-example axes are x's before `axis`, idx's, then x's after `axis`
+      const updAt = bd <= axis ? bd : bd + idx.ndim - 1;
+      const updates = matchBatch(upd, updDim, updAt, size);
+      const out = bind1(prim(), [operand, idx, updates], { axis: bd <= axis ? axis + 1 : axis });
+      return [[out], [bd]];
+    }
+    const len = axisLength(x, xDim, axis);
+    const operand = foldBatch(matchBatch(x, xDim, axis, size), axis, axis);
+    const updates = matchBatch(upd, updDim, axis + idxDim, size);
+    const out = bind1(prim(), [operand, withOffsets(idx, idxDim, len), updates], { axis });
+    return [[unfoldBatch(out, axis, size, len)], [axis]];
+  };
+}
 
 /** Dtypes that `scatter_add` accepts. */
 export const SCATTER_ADD_DTYPES: readonly DType[] = ["float32", "float64", "int32", "uint32"];
@@ -130,6 +207,7 @@ function scatterPrim(
     // positions for the tangents)
     jvp: (primals, tangents, p) => linearJvp(prim, primals, tangents, p),
     transpose,
+    batch: scatterBatch(() => prim),
   });
   return prim;
 }
@@ -231,7 +309,65 @@ export const dynamicSlice: Primitive<DynamicSliceParams> = new Primitive("dynami
     const back = bind1(dynamicUpdateSlice, [zerosOf(x.aval), ct, ...(starts as Tensor[])], {});
     return [back, ...starts.map(() => null)];
   },
+  // unbatched starts: the batch axis is sliced whole from 0; batched starts (JAX makes a
+  // gather): one take of the flattened operand at each example's flat box indices
+  batch([x, ...starts], [xDim, ...startDims], { sizes }, size) {
+    if (startDims.every((d) => d === null)) {
+      const bd = xDim!;
+      const args = [x, ...insertAt(starts, bd, scalarTensor(0, "int32", false))];
+      return [[bind1(dynamicSlice, args, { sizes: insertAt(sizes, bd, size) })], [bd]];
+    }
+    const shape = perExampleShape(x, xDim);
+    const flat = xDim === null
+      ? bind1(reshape, [x], { shape: [sizeOf(shape)] })
+      : bind1(reshape, [moveAxis(x, xDim, 0)], { shape: [size * sizeOf(shape)] });
+    const idx = boxIndices(starts, startDims, shape, sizes, size, xDim !== null);
+    return [[bind1(take, [flat, idx], { axis: 0 })], [0]];
+  },
 });
+
+/** The shape of one example of x (batched at `dim`, or not). */
+function perExampleShape(x: Tensor, dim: number | null): number[] {
+  return x.shape.filter((_, i) => i !== dim);
+}
+
+/**
+ * Row-major flat indices (int32, shape `[size, ...sizes]`) of each example's box of `sizes`
+ * at its starts (clamped as XLA does) inside an operand of per-example `shape`, offset by
+ * `b * size(shape)` for example b when the flattened operand holds the whole batch. Each
+ * start is an int32 scalar or, batched, a `(size,)` vector.
+ */
+function boxIndices(
+  starts: Tensor[],
+  startDims: (number | null)[],
+  shape: Shape,
+  sizes: Shape,
+  size: number,
+  batchedOperand: boolean,
+): Tensor {
+  const strides = stridesOf(shape);
+  const outShape = [size, ...sizes];
+  const scaled = (t: Tensor, by: number) => (by === 1 ? t : multiply(t, by));
+  // the (size,) offsets of the boxes' first elements
+  let base: Tensor | null = batchedOperand
+    ? scaled(bind1(iota, [], { shape: [size], dimension: 0, dtype: "int32" }), sizeOf(shape))
+    : null;
+  starts.forEach((s, k) => {
+    const start = clip(
+      startDims[k] === null ? s : matchBatch(s, startDims[k], 0, size),
+      0,
+      shape[k] - sizes[k],
+    );
+    base = base === null ? scaled(start, strides[k]) : add(base, scaled(start, strides[k]));
+  });
+  let idx = bind1(broadcastInDim, [base!], { shape: outShape, broadcastDimensions: [0] });
+  sizes.forEach((n, k) => {
+    if (n === 1) return;
+    const along = bind1(iota, [], { shape: outShape, dimension: k + 1, dtype: "int32" });
+    idx = add(idx, scaled(along, strides[k]));
+  });
+  return idx;
+}
 
 /** Parameters of {@link dynamicUpdateSlice} (none). */
 export type NoIndexParams = Record<string, never>;
@@ -279,5 +415,27 @@ export const dynamicUpdateSlice: Primitive<NoIndexParams> = new Primitive("dynam
       ? bind1(dynamicSlice, [ct, ...starts], { sizes: [...upd.aval.shape] })
       : null;
     return [ctX, ctUpd, ...starts.map(() => null)];
+  },
+  // unbatched starts: the batch axis is updated whole from 0; batched starts (JAX makes a
+  // scatter): one scatter into the flattened batch at each example's flat box indices
+  batch([x, upd, ...starts], [xDim, updDim, ...startDims], _params, size) {
+    if (startDims.every((d) => d === null)) {
+      const bd = xDim ?? updDim!;
+      const args = [
+        matchBatch(x, xDim, bd, size),
+        matchBatch(upd, updDim, bd, size),
+        ...insertAt(starts, bd, scalarTensor(0, "int32", false)),
+      ];
+      return [[bind1(dynamicUpdateSlice, args, {})], [bd]];
+    }
+    const shape = perExampleShape(x, xDim), updShape = perExampleShape(upd, updDim);
+    const n = size * sizeOf(updShape);
+    const flat = bind1(reshape, [matchBatch(x, xDim, 0, size)], { shape: [size * sizeOf(shape)] });
+    const updates = bind1(reshape, [matchBatch(upd, updDim, 0, size)], { shape: [n] });
+    const idx = bind1(reshape, [boxIndices(starts, startDims, shape, updShape, size, true)], {
+      shape: [n],
+    });
+    const out = bind1(scatter, [flat, idx, updates], { axis: 0 });
+    return [[bind1(reshape, [out], { shape: [size, ...shape] })], [0]];
   },
 });

@@ -100,6 +100,42 @@ export function reductionTargets(shape: Shape, axes: readonly number[]): Int32Ar
   return targets;
 }
 
+// ---- batching: the batch axis is one more axis that the op leaves alone -------------------
+
+/** A per-example axis in the batched operand, whose batch axis is at `bd`. */
+const axisPast = (axis: number, bd: number) => (axis >= bd ? axis + 1 : axis);
+
+/** Batch rule of the axis reductions: shift the axes; the batch axis moves down past them. */
+function reductionBatch(
+  prim: () => Primitive<ReduceParams>,
+): PrimitiveRules<ReduceParams>["batch"] {
+  return ([x], [bd], { axes }) => {
+    const b = bd!;
+    const shifted = axes.map((a) => axisPast(a, b));
+    const out = bind1(prim(), [x], { axes: shifted });
+    return [[out], [b - shifted.filter((a) => a < b).length]];
+  };
+}
+
+/** Batch rule of the arg-reductions: shift the axis; the batch axis moves down past it. */
+function argReductionBatch(prim: () => Primitive<AxisParams>): PrimitiveRules<AxisParams>["batch"] {
+  return ([x], [bd], { axis }) => {
+    const b = bd!;
+    const a = axisPast(axis, b);
+    return [[bind1(prim(), [x], { axis: a })], [a < b ? b - 1 : b]];
+  };
+}
+
+/** Batch rule of the cumulative scans: shift the axis; the batch axis stays. */
+function cumulativeBatch(
+  prim: () => Primitive<CumulativeParams>,
+): PrimitiveRules<CumulativeParams>["batch"] {
+  return ([x], [bd], { axis, reverse }) => {
+    const b = bd!;
+    return [[bind1(prim(), [x], { axis: axisPast(axis, b), reverse })], [b]];
+  };
+}
+
 // ---- helpers for the differentiation rules -----------------------------------------------
 
 const ap = (p: Primitive<E.NoParams>, ...xs: Tensor[]): Tensor => bind1(p, xs, {});
@@ -207,7 +243,7 @@ function reduction(
   extra: Partial<PrimitiveRules<ReduceParams>> = {},
 ): Primitive<ReduceParams> {
   const def = reduceDefs[name];
-  return new Primitive<ReduceParams>(name, {
+  const prim: Primitive<ReduceParams> = new Primitive<ReduceParams>(name, {
     abstractEval([x], { axes }) {
       checkAxes(name, x, axes);
       if (!def.dtypes.includes(x.dtype)) {
@@ -226,8 +262,10 @@ function reduction(
       else y.set(acc);
       return [y];
     },
+    batch: reductionBatch(() => prim),
     ...extra,
   });
+  return prim;
 }
 
 /** Sum over axes. Linear: its transpose broadcasts the cotangent back. */
@@ -292,6 +330,7 @@ function argReduction(name: string, better: (a: number, b: number) => boolean) {
     },
     // integer output: zero tangent
     jvp: ([x], _t, params) => [[bind1(prim, [x], params)], [null]],
+    batch: argReductionBatch(() => prim),
   });
   return prim;
 }
@@ -358,7 +397,7 @@ function cumulative(
   extra: Partial<PrimitiveRules<CumulativeParams>> = {},
 ): Primitive<CumulativeParams> {
   const combine = cumulativeDefs[name];
-  return new Primitive<CumulativeParams>(name, {
+  const prim: Primitive<CumulativeParams> = new Primitive<CumulativeParams>(name, {
     abstractEval([x], { axis }) {
       checkAxes(name, x, [axis]);
       if (!NUMERIC.includes(x.dtype)) {
@@ -384,8 +423,10 @@ function cumulative(
       }
       return [y];
     },
+    batch: cumulativeBatch(() => prim),
     ...extra,
   });
+  return prim;
 }
 
 /** Cumulative sum along an axis. Linear: its transpose is the sum in the other direction. */

@@ -11,6 +11,7 @@ import { type Aval, Primitive } from "../primitive.ts";
 import { fmtShape, type Shape, shapeEqual, sizeOf, stridesOf } from "../shape.ts";
 import type { Tensor } from "../tensor.ts";
 import { bind, bind1 } from "../trace.ts";
+import { matchBatch } from "../vmap.ts";
 import { take } from "./indexing.ts";
 import { iota, reshape } from "./structure.ts";
 
@@ -125,6 +126,14 @@ export const sort: Primitive<SortParams> = new Primitive("sort", {
       return shape.length === 1 ? gathered : bind1(reshape, [gathered], { shape: [...shape] });
     });
     return [sorted, tangentsOut];
+  },
+  // operands are sorted together, so all need the batch axis (unbatched ones are broadcast):
+  // put it where the first batched operand has it and shift the sorted axis past it
+  batch(xs, dims, { axis, numKeys }, size) {
+    const bd = dims.find((d) => d !== null)!;
+    const args = xs.map((x, i) => matchBatch(x, dims[i], bd, size));
+    const out = bind(sort, args, { axis: axis >= bd ? axis + 1 : axis, numKeys });
+    return [out, out.map(() => bd)];
   },
 });
 

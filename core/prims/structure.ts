@@ -6,12 +6,13 @@
  */
 
 import { allocate, castScalar, type DType, isFloat, type TypedArray } from "../dtype.ts";
-import { zeros } from "../numpy/creation.ts";
-import { subtract } from "../numpy/elementwise.ts";
+import { ones, zeros } from "../numpy/creation.ts";
+import { subtract, where } from "../numpy/elementwise.ts";
 import { type Aval, Primitive, UndefinedPrimal, type View } from "../primitive.ts";
 import { fmtShape, type Shape, shapeEqual, sizeOf, stridesOf } from "../shape.ts";
 import type { Tensor } from "../tensor.ts";
 import { bind, bind1, scalarTensor } from "../trace.ts";
+import { matchBatch, moveAxis } from "../vmap.ts";
 import { reduceSum } from "./reduce.ts";
 
 /**
@@ -53,6 +54,23 @@ function scalarZero(dtype: DType): Tensor {
 /** Sum of all elements (a 0-d tensor of the same dtype). */
 function sumAll(x: Tensor): Tensor {
   return bind1(reduceSum, [x], { axes: [...x.shape.keys()] });
+}
+
+/** `list` with `value` inserted at position `at` (a copy). */
+export function insertAt<T>(list: readonly T[], at: number, value: T): T[] {
+  const out = list.slice();
+  out.splice(at, 0, value);
+  return out;
+}
+
+/** Renumbers per-example axes for a batched operand whose batch axis is at `bd`. */
+export function shiftAxes(axes: readonly number[], bd: number): number[] {
+  return axes.map((a) => (a >= bd ? a + 1 : a));
+}
+
+/** The batch axis of the only operand of a unary rule (which is batched). */
+function dimOf(dims: (number | null)[]): number {
+  return dims[0]!;
 }
 
 /**
@@ -129,6 +147,11 @@ export const reshape: Primitive<ReshapeParams> = new Primitive("reshape", {
   impl: ([x]) => [x.slice()],
   jvp: (primals, tangents, p) => linearJvp(reshape, primals, tangents, p),
   transpose: ([ct], [x]) => [bind1(reshape, [ct], { shape: [...avalOf(x).shape] })],
+  // row-major: only a leading batch axis keeps each example contiguous
+  batch([x], dims, { shape }, size) {
+    const moved = moveAxis(x, dimOf(dims), 0);
+    return [[bind1(reshape, [moved], { shape: [size, ...shape] })], [0]];
+  },
 });
 
 /** Parameters of {@link transpose}. */
@@ -154,6 +177,11 @@ export const transpose: Primitive<TransposeParams> = new Primitive("transpose", 
     const inverse = new Array<number>(perm.length);
     perm.forEach((p, i) => (inverse[p] = i));
     return [bind1(transpose, [ct], { perm: inverse })];
+  },
+  // one transpose: the batch axis stays where it is
+  batch([x], dims, { perm }) {
+    const bd = dimOf(dims);
+    return [[bind1(transpose, [x], { perm: insertAt(shiftAxes(perm, bd), bd, bd) })], [bd]];
   },
 });
 
@@ -206,6 +234,17 @@ export const broadcastInDim: Primitive<BroadcastInDimParams> = new Primitive("br
       shapeEqual(summed.shape, xShape) ? summed : bind1(reshape, [summed], { shape: [...xShape] }),
     ];
   },
+  // the batch axis lands right after the output axis of the input axis before it, which
+  // keeps broadcastDimensions increasing (no transpose)
+  batch([x], dims, { shape, broadcastDimensions }, size) {
+    const bd = dimOf(dims);
+    const at = bd === 0 ? 0 : broadcastDimensions[bd - 1] + 1;
+    const params: BroadcastInDimParams = {
+      shape: insertAt(shape, at, size),
+      broadcastDimensions: insertAt(shiftAxes(broadcastDimensions, at), bd, at),
+    };
+    return [[bind1(broadcastInDim, [x], params)], [at]];
+  },
 });
 
 /** Parameters of {@link slice}. */
@@ -252,6 +291,15 @@ export const slice: Primitive<SliceParams> = new Primitive("slice", {
     const params: PadParams = { lo: start.slice(), hi, interior: strides.map((s) => s - 1) };
     return [bind1(pad, [ct, scalarZero(ct.dtype)], params)];
   },
+  batch([x], dims, { start, limit, strides }, size) {
+    const bd = dimOf(dims);
+    const params = {
+      start: insertAt(start, bd, 0),
+      limit: insertAt(limit, bd, size),
+      strides: insertAt(strides, bd, 1),
+    };
+    return [[bind1(slice, [x], params)], [bd]];
+  },
 });
 
 /** Parameters of {@link rev}. */
@@ -283,6 +331,10 @@ export const rev: Primitive<RevParams> = new Primitive("rev", {
   impl: viewImpl(revView),
   jvp: (primals, tangents, p) => linearJvp(rev, primals, tangents, p),
   transpose: ([ct], _inputs, p) => [bind1(rev, [ct], p)],
+  batch([x], dims, { axes }) {
+    const bd = dimOf(dims);
+    return [[bind1(rev, [x], { axes: shiftAxes(axes, bd) })], [bd]];
+  },
 });
 
 /** Parameters of {@link pad}: low, high and interior padding per axis (low/high may be < 0). */
@@ -347,6 +399,28 @@ export const pad: Primitive<PadParams> = new Primitive("pad", {
     // the padding value's part: everything that was not the operand
     const ctValue = value instanceof UndefinedPrimal ? subtract(sumAll(ct), sumAll(ctX)) : null;
     return [x instanceof UndefinedPrimal ? ctX : null, ctValue];
+  },
+  // a batched padding value (B,) cannot be pad's scalar operand: pad with zeros, then select
+  // it where a padded mask of ones says "padding" (JAX's rule)
+  batch([x, value], [xDim, valueDim], { lo, hi, interior }, size) {
+    const bd = xDim ?? 0;
+    const batched = matchBatch(x, xDim, bd, size);
+    const params: PadParams = {
+      lo: insertAt(lo, bd, 0),
+      hi: insertAt(hi, bd, 0),
+      interior: insertAt(interior, bd, 0),
+    };
+    if (valueDim === null) return [[bind1(pad, [batched, value], params)], [bd]];
+    const padded = bind1(pad, [batched, scalarZero(x.dtype)], params);
+    const inside = bind1(pad, [
+      ones(batched.shape, { dtype: "bool" }),
+      scalarTensor(0, "bool", false),
+    ], params);
+    const fill = bind1(broadcastInDim, [value], {
+      shape: [...padded.shape],
+      broadcastDimensions: [bd],
+    });
+    return [[where(inside, padded, fill)], [bd]];
   },
 });
 
@@ -437,6 +511,13 @@ export const concatenate: Primitive<ConcatenateParams> = new Primitive("concaten
       return bind1(slice, [ct], { start: begin, limit, strides: ct.shape.map(() => 1) });
     });
   },
+  // every operand needs the batch axis (unbatched ones are broadcast): put it where the
+  // first batched operand has it
+  batch(xs, dims, { axis }, size) {
+    const bd = dims.find((d) => d !== null)!;
+    const args = xs.map((x, i) => matchBatch(x, dims[i], bd, size));
+    return [[bind1(concatenate, args, { axis: axis >= bd ? axis + 1 : axis })], [bd]];
+  },
 });
 
 /** Parameters of {@link iota}. */
@@ -464,6 +545,8 @@ export const iota: Primitive<IotaParams> = new Primitive("iota", {
   },
   // no inputs: a constant
   jvp: (primals, _tangents, p) => [bind(iota, primals, p), [null]],
+  // never called (vmap calls a rule only when an operand is batched): a constant
+  batch: (_args, _dims, p) => [bind(iota, [], p), [null]],
 });
 
 /** True when two avals agree in shape and dtype. */

@@ -234,6 +234,26 @@ function reduceWindowSumTranspose(ct: Tensor, x: Aval, params: ReduceWindowParam
   });
 }
 
+/**
+ * Batching rule of the window reductions: the batch axis becomes one more window axis, of
+ * extent 1, stride 1, dilation 1 and no padding, so each batch element reduces on its own.
+ */
+function reduceWindowBatch(
+  prim: Primitive<ReduceWindowParams>,
+  x: Tensor,
+  b: number,
+  params: ReduceWindowParams,
+): [Tensor[], number[]] {
+  const insert = <T>(list: readonly T[], v: T): T[] => [...list.slice(0, b), v, ...list.slice(b)];
+  const y = bind1(prim, [x], {
+    windowDimensions: insert(params.windowDimensions, 1),
+    windowStrides: insert(params.windowStrides, 1),
+    padding: insert<[number, number]>(params.padding, [0, 0]),
+    windowDilation: insert(params.windowDilation, 1),
+  });
+  return [[y], [b]];
+}
+
 function windowPrimitive(op: "max" | "sum"): Primitive<ReduceWindowParams> {
   const name = `reduce_window_${op}`;
   const self: Primitive<ReduceWindowParams> = new Primitive<ReduceWindowParams>(name, {
@@ -267,6 +287,7 @@ function windowPrimitive(op: "max" | "sum"): Primitive<ReduceWindowParams> {
         },
       } satisfies Pick<PrimitiveRules<ReduceWindowParams>, "transpose">
       : {}),
+    batch: ([x], [d], params) => reduceWindowBatch(self, x, d!, params),
   });
   return self;
 }

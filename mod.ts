@@ -18,3 +18,5 @@ import { createCpuDevice } from "./ffi/cpu_device.ts";
 registerDevice("cpu", createCpuDevice);
 
 export * from "./core/index.ts";
+export { jit, trace } from "./jit/index.ts";
+export type { JitOptions, JittedFunction, Lowered } from "./jit/index.ts";

@@ -23,7 +23,11 @@ export class StagingTrace extends Trace {
   /** The equations recorded so far, in order. */
   readonly eqns: Eqn[] = [];
 
-  constructor(parent: Trace, transform: string) {
+  /**
+   * @param stageAll stage every operation, also those on known values only (the JIT: the
+   *   graph must describe the whole function); otherwise known operations run now (linearize).
+   */
+  constructor(parent: Trace, transform: string, readonly stageAll = false) {
     super(parent, transform);
   }
 
@@ -38,7 +42,7 @@ export class StagingTrace extends Trace {
   }
 
   processPrimitive(prim: Primitive, args: Tensor[], params: Record<string, unknown>): Tensor[] {
-    if (!args.some((a) => this.owns(a))) {
+    if (!this.stageAll && !args.some((a) => this.owns(a))) {
       return withTrace(this.parent!, () => bind(prim, args, params));
     }
     const inputs: Atom[] = args.map((a) => (this.owns(a) ? a.variable : new Literal(a)));

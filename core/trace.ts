@@ -90,6 +90,11 @@ const evalTrace = new EvalTrace();
 let currentTrace: Trace = evalTrace;
 let bindLogger: ((prim: Primitive, args: Tensor[]) => void) | null = null;
 
+/** The eval trace at the bottom of every trace stack (concrete evaluation). */
+export function evalTraceRoot(): Trace {
+  return evalTrace;
+}
+
 /** The trace that `bind` dispatches to now. */
 export function getCurrentTrace(): Trace {
   return currentTrace;

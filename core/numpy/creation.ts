@@ -7,7 +7,8 @@ import { castScalar, checkDType, DEFAULT_FLOAT, type DType, STORAGE } from "../d
 import { getDevice } from "../device.ts";
 import { checkShape, describe, sizeOf } from "../shape.ts";
 import type { Tensor } from "../tensor.ts";
-import { fromHostData } from "../trace.ts";
+import { bind1, EvalTrace, fromHostData, getCurrentTrace, scalarTensor } from "../trace.ts";
+import { broadcastInDim } from "../prims/structure.ts";
 import type { ArrayOptions } from "./convert.ts";
 
 function make(
@@ -24,13 +25,29 @@ function make(
   return fromHostData(storage, dims, dtype, false, device);
 }
 
+// Inside a transform that stages (jit), a constant fill is a broadcast of a scalar in the
+// graph rather than a large literal baked into it.
+function stagedFill(op: string, shape: unknown, value: number, dtype: DType): Tensor | null {
+  if (getCurrentTrace() instanceof EvalTrace) return null;
+  const dims = checkShape(shape, op);
+  return bind1(broadcastInDim, [scalarTensor(value, dtype, false)], {
+    shape: dims,
+    broadcastDimensions: [],
+  });
+}
+
 function dtypeOr(options: ArrayOptions, fallback: DType, op: string): DType {
   return options.dtype === undefined ? fallback : checkDType(options.dtype, op);
 }
 
 /** A tensor of zeros (float32 unless `dtype` says otherwise). */
 export function zeros(shape: number | readonly number[], options: ArrayOptions = {}): Tensor {
-  return make("np.zeros", shape, dtypeOr(options, DEFAULT_FLOAT, "np.zeros"), options, () => {});
+  const dtype = dtypeOr(options, DEFAULT_FLOAT, "np.zeros");
+  if (options.device === undefined) {
+    const staged = stagedFill("np.zeros", shape, 0, dtype);
+    if (staged) return staged;
+  }
+  return make("np.zeros", shape, dtype, options, () => {});
 }
 
 /** A tensor of ones. */
@@ -50,6 +67,10 @@ export function full(
   const fallback = typeof value === "boolean" ? "bool" : DEFAULT_FLOAT;
   const dtype = dtypeOr(options, fallback, "np.full");
   const v = castScalar(Number(value), dtype);
+  if (options.device === undefined) {
+    const staged = stagedFill("np.full", shape, v, dtype);
+    if (staged) return staged;
+  }
   return make("np.full", shape, dtype, options, (s) => s.fill(v));
 }
 

@@ -255,7 +255,11 @@ function reduction(
       // accumulate in float64 JS numbers, store once (so float32 sums are accurate)
       const acc = new Float64Array(sizeOf(out.shape)).fill(def.identity(xa.dtype));
       const targets = reductionTargets(xa.shape, axes);
-      for (let e = 0; e < x.length; e++) acc[targets[e]] = def.combine(acc[targets[e]], x[e]);
+      // integer products wrap modulo 2^32 as the C kernels do (a float64 product would round)
+      const combine = name === "reduce_prod" && (xa.dtype === "int32" || xa.dtype === "uint32")
+        ? Math.imul
+        : def.combine;
+      for (let e = 0; e < x.length; e++) acc[targets[e]] = combine(acc[targets[e]], x[e]);
       const y = allocate(out.dtype, acc.length);
       if (out.dtype === "int32") { for (let i = 0; i < acc.length; i++) y[i] = acc[i] | 0; }
       else if (out.dtype === "uint32") { for (let i = 0; i < acc.length; i++) y[i] = acc[i] >>> 0; }

@@ -7,8 +7,19 @@
 import "./numpy/methods.ts";
 import { registerDevice } from "./device.ts";
 import { createJsDevice } from "./js_device.ts";
+import { debugLevel } from "./debug.ts";
+import { setBindLogger } from "./trace.ts";
 
 registerDevice("js", createJsDevice);
+
+// KILN_DEBUG=5 logs every bind
+if (debugLevel() >= 5) {
+  setBindLogger((prim, args) =>
+    console.error(
+      `kiln: bind ${prim.name}(${args.map((a) => `${a.dtype}[${a.shape.join(",")}]`).join(", ")})`,
+    )
+  );
+}
 
 export * as np from "./numpy/index.ts";
 export * as tree from "./tree.ts";

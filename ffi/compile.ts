@@ -155,14 +155,25 @@ function invalidReason(path: string): string | undefined {
     throw error;
   }
   try {
-    if (file.statSync().size === 0) return "cached library is empty";
-    const magic = new Uint8Array(4);
-    const read = file.readSync(magic);
+    const size = file.statSync().size;
+    if (size === 0) return "cached library is empty";
+    const header = new Uint8Array(64);
+    const read = file.readSync(header);
     if (
-      read !== 4 || magic[0] !== 0x7f || magic[1] !== 0x45 || magic[2] !== 0x4c || magic[3] !== 0x46
+      read === null || read < 4 || header[0] !== 0x7f || header[1] !== 0x45 || header[2] !== 0x4c ||
+      header[3] !== 0x46
     ) {
       return "cached library is not an ELF file";
     }
+    // A truncated library can still pass dlopen and then fault when a page is touched, so
+    // check the file reaches the end of its section header table (the linker writes it last).
+    if (read < 64 || header[4] !== 2) return "cached library is not a 64-bit ELF file";
+    const view = new DataView(header.buffer);
+    const little = header[5] === 1;
+    const tableOffset = Number(view.getBigUint64(0x28, little));
+    const entrySize = view.getUint16(0x3a, little);
+    const entries = view.getUint16(0x3c, little);
+    if (tableOffset + entrySize * entries > size) return "cached library is truncated";
     return undefined;
   } finally {
     file.close();

@@ -62,6 +62,15 @@ export function checkDType(dtype: unknown, op: string): DType {
   );
 }
 
+/** The dtype a TypedArray stores (a Uint8Array is taken as bool). */
+export function dtypeOfStorage(data: TypedArray): DType {
+  if (data instanceof Float32Array) return "float32";
+  if (data instanceof Float64Array) return "float64";
+  if (data instanceof Int32Array) return "int32";
+  if (data instanceof Uint32Array) return "uint32";
+  return "bool";
+}
+
 /** Allocates zeroed storage for `size` elements of `dtype`. */
 export function allocate(dtype: DType, size: number): TypedArray {
   return new STORAGE[dtype](size);

@@ -10,6 +10,7 @@ import {
   checkDType,
   DEFAULT_FLOAT,
   type DType,
+  dtypeOfStorage,
   isFloat,
   promoteTypes,
   STORAGE,
@@ -36,13 +37,6 @@ export interface ArrayOptions {
   device?: string;
 }
 
-function typedArrayDType(data: TypedArray): DType {
-  if (data instanceof Float32Array) return "float32";
-  if (data instanceof Float64Array) return "float64";
-  if (data instanceof Int32Array) return "int32";
-  if (data instanceof Uint32Array) return "uint32";
-  return "bool";
-}
 
 // Walks nested arrays once: shape from the first element of each level, then checks every
 // level is rectangular and every leaf is a number or boolean.
@@ -106,9 +100,9 @@ export function array(data: ArrayLike, options: ArrayOptions = {}): Tensor {
   }
   if (ArrayBuffer.isView(data)) {
     const src = data as TypedArray;
-    const dt = dtype ?? typedArrayDType(src);
+    const dt = dtype ?? dtypeOfStorage(src);
     const storage = new STORAGE[dt](src.length);
-    if (isFloat(dt) || dt === typedArrayDType(src)) storage.set(src);
+    if (isFloat(dt) || dt === dtypeOfStorage(src)) storage.set(src);
     else for (let i = 0; i < src.length; i++) storage[i] = castScalar(src[i], dt);
     return fromHostData(storage, [src.length], dt, false, device);
   }

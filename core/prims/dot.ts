@@ -5,10 +5,10 @@
  * @module
  */
 
-import { allocate, type TypedArray } from "../dtype.ts";
+import { allocate, dtypeOfStorage, type TypedArray } from "../dtype.ts";
 import { add } from "../numpy/elementwise.ts";
 import { type Aval, Primitive, UndefinedPrimal } from "../primitive.ts";
-import { fmtShape, type Shape, sizeOf } from "../shape.ts";
+import { fmtShape, type Shape, sizeOf, stridesOf } from "../shape.ts";
 import type { Tensor } from "../tensor.ts";
 import { bind1 } from "../trace.ts";
 import { shiftAxes, transpose as transposePrim } from "./structure.ts";
@@ -104,8 +104,8 @@ export function matmulReference(
 
 /** Permutes host data (reference helper). */
 export function permuteHost(x: TypedArray, shape: Shape, perm: number[]): TypedArray {
-  const y = allocate(dtypeOf(x), x.length);
-  const inStrides = stridesFor(shape);
+  const y = allocate(dtypeOfStorage(x), x.length);
+  const inStrides = stridesOf(shape);
   const outShape = perm.map((p) => shape[p]);
   const idx = new Array<number>(shape.length).fill(0);
   for (let e = 0; e < x.length; e++) {
@@ -120,23 +120,6 @@ export function permuteHost(x: TypedArray, shape: Shape, perm: number[]): TypedA
   return y;
 }
 
-function stridesFor(shape: Shape): number[] {
-  const s = new Array<number>(shape.length);
-  let acc = 1;
-  for (let i = shape.length - 1; i >= 0; i--) {
-    s[i] = acc;
-    acc *= shape[i];
-  }
-  return s;
-}
-
-function dtypeOf(x: TypedArray) {
-  if (x instanceof Float32Array) return "float32" as const;
-  if (x instanceof Float64Array) return "float64" as const;
-  if (x instanceof Int32Array) return "int32" as const;
-  if (x instanceof Uint32Array) return "uint32" as const;
-  return "bool" as const;
-}
 
 /** General contraction (see module docs); operands share a numeric dtype. */
 export const dotGeneral: Primitive<DotGeneralParams> = new Primitive("dot_general", {

@@ -131,6 +131,7 @@ export const CPU_SYMBOLS = {
   ...define(product(["matmul_blocked"], FLOAT), MATMUL, "void"),
   ...define(["blas_load"], ["buffer"] as const, "i32"),
   ...define(["blas_loaded"], [] as const, "i32"),
+  ...define(["keep_freed_memory"], [] as const, "i32"),
   ...define(product(["conv2d"], FLOAT), ["buffer", "buffer", "buffer", "buffer"] as const, "void"),
   ...define(
     product(["reduce_window_max", "reduce_window_sum"], NUMERIC),
@@ -185,6 +186,15 @@ function getEnv(name: string): string | undefined {
 }
 
 /** Sets an environment variable unless it is set already; false without --allow-env. */
+/** An environment variable, or undefined when unset or unreadable (no --allow-env). */
+function readEnv(name: string): string | undefined {
+  try {
+    return Deno.env.get(name);
+  } catch {
+    return undefined;
+  }
+}
+
 function setEnvDefault(name: string, value: string): boolean {
   try {
     if (Deno.env.get(name) === undefined) Deno.env.set(name, value);
@@ -251,6 +261,8 @@ export function loadCpuLibrary(): CpuLibrary {
     throw new Error(`Kiln could not build its CPU kernels: ${message}`, { cause: error });
   }
   const { library, path } = opened;
+  // keep freed large blocks for reuse (see kernels/cpu/copy.c); KILN_MALLOC=system opts out
+  if (readEnv("KILN_MALLOC") !== "system") library.symbols.kiln_keep_freed_memory();
 
   let blasPath: string | null = null;
   const candidates = blasCandidates();

@@ -43,6 +43,13 @@ function parseOptions<T>(op: string, schema: z.ZodType<T>, options: unknown): T 
 // deno-lint-ignore no-explicit-any
 type AnyFn = (...args: any[]) => any;
 
+/**
+ * A pytree whose structure depends on the options (argnums lists, hasAux, Jacobian layouts):
+ * typed loosely so that destructuring needs no casts.
+ */
+// deno-lint-ignore no-explicit-any
+export type TreeResult = any;
+
 // The selected arguments, and f as a function of only those.
 function partialOver(op: string, f: AnyFn, args: unknown[], argnums: number[]) {
   for (const n of argnums) {
@@ -82,6 +89,15 @@ function checkFloatInputs(op: string, selected: unknown[], argnums: number[]): v
  * `[[value, aux], gradient]`. The gradient has the structure of the differentiated argument
  * (a list of them when `argnums` is a list).
  */
+export function valueAndGrad<F extends AnyFn>(
+  f: F,
+  options?: { argnums?: 0 },
+): (...args: Parameters<F>) => [ReturnType<F>, Parameters<F>[0]];
+/** With `argnums` lists or `hasAux`, the results' structure follows the options. */
+export function valueAndGrad<F extends AnyFn>(
+  f: F,
+  options: GradOptions,
+): (...args: Parameters<F>) => [TreeResult, TreeResult];
 export function valueAndGrad(
   f: AnyFn,
   options: GradOptions = {},
@@ -110,7 +126,16 @@ export function valueAndGrad(
   };
 }
 
-/** `grad(f)(...args)`: the gradient of a scalar function (with `hasAux`: `[gradient, aux]`). */
+/**
+ * `grad(f)(...args)`: the gradient of a scalar function with respect to the first argument,
+ * with its structure; see the next overload for `argnums` lists and `hasAux`.
+ */
+export function grad<F extends AnyFn>(
+  f: F,
+  options?: { argnums?: 0 },
+): (...args: Parameters<F>) => Parameters<F>[0];
+/** With an `argnums` list, a list of gradients; with `hasAux`, `[gradient, aux]`. */
+export function grad<F extends AnyFn>(f: F, options: GradOptions): (...args: Parameters<F>) => TreeResult;
 export function grad(f: AnyFn, options: GradOptions = {}): (...args: unknown[]) => unknown {
   const vg = valueAndGrad(f, options);
   const hasAux = options.hasAux ?? false;
@@ -198,7 +223,10 @@ function splitRows(x: Tensor, sizes: number[]): Tensor[] {
  * Jacobian by forward mode: one JVP per input element, batched with vmap over the identity
  * basis. Shape of each block: out.shape + in.shape.
  */
-export function jacfwd(f: AnyFn, options: JacobianOptions = {}): (...args: unknown[]) => unknown {
+export function jacfwd<F extends AnyFn>(
+  f: F,
+  options: JacobianOptions = {},
+): (...args: Parameters<F>) => TreeResult {
   const argnums = parseOptions("jacfwd", jacOptionsSchema, options).argnums ?? 0;
   return (...args: unknown[]) => {
     const { inTree, fOfTree } = selectedArgs("jacfwd", f, args, argnums);
@@ -219,7 +247,10 @@ export function jacfwd(f: AnyFn, options: JacobianOptions = {}): (...args: unkno
  * Jacobian by reverse mode: one pullback per output element, batched with vmap over the
  * identity basis. Shape of each block: out.shape + in.shape.
  */
-export function jacrev(f: AnyFn, options: JacobianOptions = {}): (...args: unknown[]) => unknown {
+export function jacrev<F extends AnyFn>(
+  f: F,
+  options: JacobianOptions = {},
+): (...args: Parameters<F>) => TreeResult {
   const argnums = parseOptions("jacrev", jacOptionsSchema, options).argnums ?? 0;
   return (...args: unknown[]) => {
     const { inTree, fOfTree } = selectedArgs("jacrev", f, args, argnums);
@@ -237,6 +268,9 @@ export function jacrev(f: AnyFn, options: JacobianOptions = {}): (...args: unkno
 }
 
 /** The Hessian: `jacfwd(jacrev(f))`. */
-export function hessian(f: AnyFn, options: JacobianOptions = {}): (...args: unknown[]) => unknown {
+export function hessian<F extends AnyFn>(
+  f: F,
+  options: JacobianOptions = {},
+): (...args: Parameters<F>) => TreeResult {
   return jacfwd(jacrev(f, options), options);
 }

@@ -7,6 +7,6 @@
 export { jvp, linearize } from "./jvp.ts";
 export { vjp, vjpWithAux } from "./transpose.ts";
 export { grad, hessian, jacfwd, jacrev, valueAndGrad } from "./api.ts";
-export type { GradOptions, JacobianOptions } from "./api.ts";
+export type { GradOptions, JacobianOptions, TreeResult } from "./api.ts";
 export { checkpoint, customJvp, customVjp, stopGradient } from "./custom.ts";
 export type { CustomJvpFunction, CustomVjpFunction } from "./custom.ts";

@@ -54,7 +54,10 @@ export function fmtAval(aval: Aval): string {
 
 function fmtParam(v: unknown): string {
   if (typeof v === "function") return v.name || "fn";
-  if (v instanceof Graph) return "{graph}";
+  if (v instanceof Graph) return `{graph ${v.inputs.length}->${v.outputs.length}}`;
+  if (Array.isArray(v) && v.some((x) => x instanceof Graph)) {
+    return `[${v.map(fmtParam).join(", ")}]`;
+  }
   try {
     return JSON.stringify(v) ?? String(v);
   } catch {

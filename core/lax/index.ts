@@ -7,3 +7,4 @@
 export * from "./basic.ts";
 export * from "./conv.ts";
 export * from "./indexing.ts";
+export * from "./control.ts";

@@ -14,8 +14,11 @@
 
 import { registerDevice } from "./core/index.ts";
 import { createCpuDevice } from "./ffi/cpu_device.ts";
+import { registerBackend } from "./jit/index.ts";
+import { cpuBackend } from "./jit/cpu/backend.ts";
 
 registerDevice("cpu", createCpuDevice);
+registerBackend("cpu", cpuBackend);
 
 export * from "./core/index.ts";
 export { jit, trace } from "./jit/index.ts";

@@ -26,8 +26,8 @@ function keepInline(t: Tensor): boolean {
 }
 
 /** Traces `f` on abstract copies of `args` (flattened with `argsDef`) into a graph. */
-// deno-lint-ignore no-explicit-any
 export function stageGraph(
+  // deno-lint-ignore no-explicit-any
   f: (...args: any[]) => unknown,
   argsDef: TreeDef,
   args: Tensor[],

@@ -1,0 +1,355 @@
+/**
+ * The CPU back end of the JIT: one C translation unit per graph, compiled by the system
+ * compiler into one shared library (linked against the kernel library for matmul, conv and
+ * the other library calls) and run with one synchronous FFI call per jitted call. Primitives
+ * it cannot compile run as eager steps between compiled segments.
+ * @module
+ */
+
+import header from "../../kernels/cpu/kiln.h" with { type: "text" };
+import { getDevice } from "../../core/device.ts";
+import { STORAGE, type TypedArray } from "../../core/dtype.ts";
+import { type Atom, fmtAval, type Graph, Literal, Var } from "../../core/graph.ts";
+import type { Primitive } from "../../core/primitive.ts";
+import { fromHostData } from "../../core/trace.ts";
+import { compileSharedLibrary, DEFAULT_FLAGS, DEFAULT_LIBS } from "../../ffi/compile.ts";
+import { loadCpuLibrary } from "../../ffi/cpu_library.ts";
+import type { Backend, CompiledGraph, CompileOptions } from "../backend.ts";
+import { callC, describeCall, LIBRARY_PROTOTYPES } from "./library.ts";
+import { LoopGen, mergeGroups, Refuse } from "./loop_codegen.ts";
+import { align, type Buf, bytesOf, Planner, type Step } from "./plan.ts";
+import { C_PRELUDE, CTYPE } from "./scalar_ops.ts";
+
+interface StepCode {
+  step: Step;
+  /** The C function (for loop and call steps), with `@DECLS@` for the pointers. */
+  body?: string;
+  reads: Set<Buf>;
+  writes: Set<Buf>;
+  loads?: Map<Buf, Set<string>>;
+  storeForm?: string;
+  describe: string;
+}
+
+function genStep(planner: Planner, step: Step, i: number): StepCode {
+  if (step.kind === "loop") {
+    const root = step.roots[0];
+    let code = new LoopGen(planner, `k${i}`, step.roots, null).generate();
+    const shape = root.aval.shape;
+    const nonUnit = shape.filter((d) => d !== 1).length;
+    if (!code.hasReduce && nonUnit > 1) {
+      const groups = mergeGroups(shape, code.forms);
+      if (groups.length < nonUnit) {
+        code = new LoopGen(planner, `k${i}`, step.roots, groups).generate();
+      }
+    }
+    const kind = code.hasReduce ? "fused reduction" : "loop";
+    return {
+      step,
+      body: code.body,
+      reads: new Set(code.loads.keys()),
+      writes: new Set(step.roots.map((r) => planner.bufOf(r)!)),
+      loads: code.loads,
+      storeForm: code.storeForm,
+      describe: `${kind} ${fmtAval(root.aval)}: ${code.ops.join(", ") || "copy"}`,
+    };
+  }
+  const eqn = step.eqn;
+  const bufOfAtom = (a: Atom) => (a instanceof Literal ? planner.constBuf(a) : planner.bufOf(a)!);
+  const reads = new Set(eqn.inputs.map(bufOfAtom));
+  const writes = new Set(eqn.outputs.map((o) => planner.bufOf(o)!));
+  if (step.kind === "eager") {
+    return {
+      step,
+      reads,
+      writes,
+      describe: `eager ${eqn.prim.name} -> ${fmtAval(eqn.outputs[0].aval)}`,
+    };
+  }
+  const stmts = callC(
+    eqn,
+    (a) => bufOfAtom(a).name,
+    eqn.outputs.map((o) => planner.bufOf(o)!.name),
+    step.layout,
+  );
+  return {
+    step,
+    body: `static void k${i}(void* const* P) {\n@DECLS@\n${indent(stmts)}\n}`,
+    reads,
+    writes,
+    describe: describeCall(eqn, step.layout),
+  };
+}
+
+const indent = (s: string) => s.split("\n").map((l) => (l ? "  " + l : l)).join("\n");
+
+/** Plans, generating code until no value needs to be materialized additionally. */
+function planAndGenerate(planner: Planner): StepCode[] {
+  for (let attempt = 0;; attempt++) {
+    const steps = planner.plan();
+    try {
+      return steps.map((s, i) => genStep(planner, s, i));
+    } catch (error) {
+      if (!(error instanceof Refuse) || planner.forced.has(error.v) || attempt > 10000) throw error;
+      planner.forced.add(error.v);
+    }
+  }
+}
+
+/** First-fit arena placement by liveness; returns the arena size in bytes. */
+function placeArena(codes: StepCode[]): number {
+  const lastRead = new Map<Buf, number>();
+  codes.forEach((c, s) => c.reads.forEach((b) => lastRead.set(b, s)));
+  const free: [number, number][] = []; // [offset, bytes], sorted
+  let top = 0;
+  const alloc = (bytes: number): number => {
+    for (let i = 0; i < free.length; i++) {
+      const [off, len] = free[i];
+      if (len >= bytes) {
+        if (len === bytes) free.splice(i, 1);
+        else free[i] = [off + bytes, len - bytes];
+        return off;
+      }
+    }
+    const off = top;
+    top += bytes;
+    return off;
+  };
+  const release = (off: number, bytes: number) => {
+    free.push([off, bytes]);
+    free.sort((a, b) => a[0] - b[0]);
+    for (let i = free.length - 2; i >= 0; i--) {
+      if (free[i][0] + free[i][1] === free[i + 1][0]) {
+        free[i][1] += free[i + 1][1];
+        free.splice(i + 1, 1);
+      }
+    }
+  };
+  codes.forEach((c, s) => {
+    for (const b of c.writes) {
+      if (b.kind === "arena") b.offset = alloc(align(b.size * bytesOf(b.dtype)));
+    }
+    const dead = new Set<Buf>();
+    for (const b of [...c.reads, ...c.writes]) {
+      if (b.kind === "arena" && (lastRead.get(b) ?? -1) <= s) dead.add(b);
+    }
+    for (const b of dead) release(b.offset, align(b.size * bytesOf(b.dtype)));
+  });
+  return top;
+}
+
+/** Writes outputs into donated inputs where that is safe. */
+function donate(codes: StepCode[], planner: Planner, donated: boolean[]): void {
+  const graph = planner.graph;
+  const lastRead = new Map<Buf, number>();
+  codes.forEach((c, s) => c.reads.forEach((b) => lastRead.set(b, s)));
+  const used = new Set<Buf>();
+  codes.forEach((c, s) => {
+    for (const out of c.writes) {
+      if (out.kind !== "out") continue;
+      graph.inputs.forEach((v, i) => {
+        if (out.alias || !donated[i] || graph.outputs.includes(v)) return;
+        const inBuf = planner.bufOf(v)!;
+        if (used.has(inBuf) || inBuf.dtype !== out.dtype || inBuf.size !== out.size) return;
+        if ((lastRead.get(inBuf) ?? -1) > s) return;
+        if (c.reads.has(inBuf)) {
+          const forms = c.loads?.get(inBuf);
+          if (!forms || c.writes.size !== 1 || [...forms].some((f) => f !== c.storeForm)) return;
+        }
+        out.alias = inBuf;
+        used.add(inBuf);
+      });
+    }
+  });
+}
+
+/** Slot of a buffer in the pointer table P: inputs, outputs, consts, arena. */
+function slot(b: Buf, nIn: number, nOut: number): number {
+  const r = b.alias ?? b;
+  return r.kind === "in"
+    ? r.index
+    : r.kind === "out"
+    ? nIn + r.index
+    : r.kind === "const"
+    ? nIn + nOut
+    : nIn + nOut + 1;
+}
+
+function declarations(c: StepCode, nIn: number, nOut: number): string {
+  const all = new Set([...c.reads, ...c.writes]);
+  const aliased = [...all].some((b) => b.alias && all.has(b.alias));
+  return [...all].map((b) => {
+    const T = CTYPE[b.dtype];
+    const q = c.writes.has(b) ? "" : "const ";
+    const r = aliased && (b.alias || [...all].some((o) => o.alias === b)) ? "" : " restrict";
+    const off = b.alias ? 0 : b.offset;
+    return `  ${q}${T}*${r} ${b.name} = (${q}${T}*)((char*)P[${slot(b, nIn, nOut)}] + ${off});`;
+  }).join("\n");
+}
+
+const libraries = new Map<string, Deno.DynamicLibrary<Record<string, Deno.ForeignFunction>>>();
+
+/** Compiles (or finds) the library of `source` and opens it. */
+function openLibrary(source: string, symbols: Record<string, Deno.ForeignFunction>) {
+  const cached = libraries.get(source);
+  if (cached) return cached;
+  const kernelLib = loadCpuLibrary().path;
+  const dir = kernelLib.slice(0, kernelLib.lastIndexOf("/"));
+  const path = compileSharedLibrary([{ name: "kiln.h", text: header }, {
+    name: "jit.c",
+    text: source,
+  }], {
+    flags: [...DEFAULT_FLAGS, "-ffp-contract=off"],
+    libs: [kernelLib, `-Wl,-rpath,${dir}`, ...DEFAULT_LIBS],
+  });
+  const lib = Deno.dlopen(path, symbols);
+  libraries.set(source, lib);
+  return lib;
+}
+
+type Segment = { fn: (...args: TypedArray[]) => void } | { eager: Step & { kind: "eager" } };
+
+function compileCpu(graph: Graph, donated: boolean[]): CompiledGraph {
+  const planner = new Planner(graph);
+  const codes = planAndGenerate(planner);
+  const arenaBytes = placeArena(codes);
+  donate(codes, planner, donated);
+  const nIn = graph.inputs.length, nOut = graph.outputs.length;
+  const nParams = nIn + nOut + 2;
+  // the C source: kernels, then one entry per run of consecutive compiled steps
+  const kernels: string[] = [];
+  const segments: { entry: string; calls: string[] }[] = [];
+  const order: ({ seg: number } | { eager: Step & { kind: "eager" } })[] = [];
+  codes.forEach((c, i) => {
+    if (c.step.kind === "eager") {
+      order.push({ eager: c.step });
+      return;
+    }
+    kernels.push(c.body!.replace("@DECLS@", declarations(c, nIn, nOut)));
+    const last = order[order.length - 1];
+    if (!last || !("seg" in last)) {
+      segments.push({
+        entry: segments.length === 0 ? "kiln_entry" : `kiln_entry_${segments.length}`,
+        calls: [],
+      });
+      order.push({ seg: segments.length - 1 });
+    }
+    segments[segments.length - 1].calls.push(`k${i}(P);`);
+  });
+  const params = Array.from({ length: nParams }, (_, i) => `void* p${i}`).join(", ");
+  const args = Array.from({ length: nParams }, (_, i) => `p${i}`).join(", ");
+  const source = [
+    `/* generated by kiln's cpu jit */`,
+    `#include "kiln.h"`,
+    C_PRELUDE,
+    LIBRARY_PROTOTYPES,
+    ...kernels,
+    ...segments.map((s) =>
+      `void ${s.entry}(${params}) {\n  void* P[${nParams}] = {${args}};\n${
+        indent(s.calls.join("\n"))
+      }\n}`
+    ),
+  ].join("\n\n") + "\n";
+  const symbols: Record<string, Deno.ForeignFunction> = {};
+  for (const s of segments) {
+    symbols[s.entry] = { parameters: new Array(nParams).fill("buffer"), result: "void" };
+  }
+  const lib = segments.length > 0 ? openLibrary(source, symbols) : null;
+  const run: Segment[] = order.map((o) =>
+    "seg" in o
+      ? { fn: lib!.symbols[segments[o.seg].entry] as unknown as (...a: TypedArray[]) => void }
+      : { eager: o.eager }
+  );
+
+  // constants and the arena, allocated once
+  const constBlob = new Uint8Array(Math.max(64, planner.constBytes));
+  for (const [tensor, buf] of planner.consts) {
+    const t = tensor as { dataSync(): TypedArray };
+    new STORAGE[buf.dtype](constBlob.buffer, buf.offset, buf.size).set(t.dataSync() as never);
+  }
+  const arena = new Uint8Array(Math.max(64, arenaBytes));
+  const outBufs: (Buf | undefined)[] = graph.outputs.map((o) => {
+    const b = o instanceof Var ? planner.bufOf(o) : undefined;
+    return b && b.kind === "out" && graph.outputs.indexOf(o) === b.index ? b : undefined;
+  });
+  const firstIndex = graph.outputs.map((o) => graph.outputs.indexOf(o));
+  const empty = new Uint8Array(0);
+
+  const view = (b: Buf, inputs: TypedArray[], outs: TypedArray[]): TypedArray => {
+    const r = b.alias ?? b;
+    if (r.kind === "in") return inputs[r.index];
+    if (r.kind === "out") return outs[r.index];
+    const base = r.kind === "const" ? constBlob : arena;
+    return new STORAGE[r.dtype](base.buffer, r.offset, r.size);
+  };
+
+  const runEager = (step: Step & { kind: "eager" }, inputs: TypedArray[], outs: TypedArray[]) => {
+    const eqn = step.eqn;
+    const ins = eqn.inputs.map((a) =>
+      view(a instanceof Literal ? planner.constBuf(a) : planner.bufOf(a)!, inputs, outs)
+    );
+    const inAvals = eqn.inputs.map((a) => a.aval);
+    const outAvals = eqn.outputs.map((o) => o.aval);
+    let results: TypedArray[];
+    if (eqn.prim.rules.run) {
+      const device = getDevice("cpu");
+      const ts = ins.map((x, i) =>
+        fromHostData(x.slice(), inAvals[i].shape, inAvals[i].dtype, inAvals[i].weak, device)
+      );
+      results = eqn.prim.rules.run(ts, eqn.params).map((t) => t.dataSync());
+    } else {
+      results = getDevice("cpu").execute(
+        eqn.prim as Primitive,
+        ins,
+        inAvals,
+        eqn.params,
+        outAvals,
+      ) as TypedArray[];
+    }
+    eqn.outputs.forEach((o, i) => view(planner.bufOf(o)!, inputs, outs).set(results[i] as never));
+  };
+
+  return {
+    kernelCount: codes.length,
+    source: () => source,
+    groups: () => codes.map((c) => c.describe),
+    run(inputs: TypedArray[]): TypedArray[] {
+      const outs = new Array<TypedArray>(nOut);
+      for (let j = 0; j < nOut; j++) {
+        const b = outBufs[j];
+        outs[j] = b === undefined
+          ? empty
+          : b.alias
+          ? inputs[b.alias.index]
+          : new STORAGE[b.dtype](b.size);
+      }
+      for (const seg of run) {
+        if ("fn" in seg) seg.fn(...inputs, ...outs, constBlob, arena);
+        else runEager(seg.eager, inputs, outs);
+      }
+      for (let j = 0; j < nOut; j++) {
+        if (outBufs[j] !== undefined && firstIndex[j] === j) continue;
+        const o = graph.outputs[j];
+        if (firstIndex[j] !== j) outs[j] = outs[firstIndex[j]].slice();
+        else if (o instanceof Literal) outs[j] = o.value.dataSync().slice();
+        else {
+          const i = graph.inputs.indexOf(o);
+          outs[j] = donated[i] ? inputs[i] : inputs[i].slice();
+        }
+      }
+      return outs;
+    },
+  };
+}
+
+/**
+ * The CPU back end: fuses elementwise chains, broadcasts and reductions into loop kernels,
+ * runs matmul/conv and other library primitives through the precompiled kernel library,
+ * plans intermediates in one reused arena, writes outputs into donated inputs in place, and
+ * compiles the whole graph into one C shared library called once per run.
+ */
+export const cpuBackend: Backend = {
+  compile(graph: Graph, options: CompileOptions): CompiledGraph {
+    return compileCpu(graph, options.donated);
+  },
+};

@@ -1,0 +1,526 @@
+/**
+ * C code for one fused loop kernel: a loop nest over the output shape evaluating a DAG of
+ * elementwise primitives. Leaves are loads from buffers through affine index maps (so
+ * broadcast, transpose, slice, rev, reshape-of-a-buffer and iota are index arithmetic), and
+ * reductions are nodes with their own inner loops. Every value is a `const` temporary placed
+ * in the outermost loop it depends on, so loop-invariant work is hoisted: a row reduction
+ * that feeds an elementwise epilogue (softmax) runs once per row inside the same kernel.
+ * @module
+ */
+
+import type { DType } from "../../core/dtype.ts";
+import { type Atom, Literal, type Var } from "../../core/graph.ts";
+import { sizeOf, stridesOf } from "../../core/shape.ts";
+import { binaryC, convertC, CTYPE, EXPENSIVE, literalC, unaryC } from "./scalar_ops.ts";
+import { type Buf, isUnitReshape, type PlanContext } from "./plan.ts";
+
+/** Thrown when a value should be materialized instead of fused; the planner retries. */
+export class Refuse extends Error {
+  constructor(readonly v: Var, why: string) {
+    super(`refuse fusing: ${why}`);
+  }
+}
+
+/** An affine index: `c + Σ coef * loopVar`. */
+export interface Affine {
+  c: number;
+  t: Map<number, number>;
+}
+const constant = (c: number): Affine => ({ c, t: new Map() });
+const single = (v: number): Affine => ({ c: 0, t: new Map([[v, 1]]) });
+function axpy(acc: Affine, k: number, f: Affine): void {
+  acc.c += k * f.c;
+  for (const [v, co] of f.t) acc.t.set(v, (acc.t.get(v) ?? 0) + k * co);
+}
+function linear(forms: Affine[], strides: number[], offset = 0): Affine {
+  const out = constant(offset);
+  forms.forEach((f, i) => axpy(out, strides[i], f));
+  return out;
+}
+const formKey = (f: Affine) =>
+  `${f.c}` +
+  [...f.t].filter(([, c]) => c !== 0).sort((a, b) => a[0] - b[0]).map(([v, c]) => `+${c}*${v}`)
+    .join("");
+
+interface Value {
+  code: string;
+  deps: Set<number>;
+}
+interface Scope {
+  loopVar: number; // -1 for the preamble
+  extent: number;
+  lines: string[];
+}
+
+/** The generated kernel and what it touched. */
+export interface LoopKernelCode {
+  /** The C function (buffer pointers are declared by {@link declareBuffers}). */
+  body: string;
+  /** Buffers read, with the set of index forms of their loads (donation checks). */
+  loads: Map<Buf, Set<string>>;
+  /** Index form of the stores. */
+  storeForm: string;
+  /** Summary of the fused ops, for groups(). */
+  ops: string[];
+  /** Whether it contains reduction loops. */
+  hasReduce: boolean;
+  /** Every index form generated (used to merge contiguous axes). */
+  forms: Affine[];
+}
+
+const RED_OPS: Record<string, string> = {
+  reduce_sum: "+",
+  reduce_prod: "*",
+  reduce_max: "max",
+  reduce_min: "min",
+};
+
+/** Generates one loop kernel storing `roots` (all of one shape) into their buffers. */
+export class LoopGen {
+  private scopes: Scope[] = [{ loopVar: -1, extent: 1, lines: [] }];
+  private scopeOfVar = new Map<number, number>();
+  private cache = new Map<string, Value & { scope: number }>();
+  private nextVar = 0;
+  private nextTemp = 0;
+  private readonly kernelVars: number[] = [];
+  private readonly loads = new Map<Buf, Set<string>>();
+  private readonly forms: Affine[] = [];
+  private readonly ops: string[] = [];
+  private hasReduce = false;
+  private work = 0;
+  private expensive = false;
+  /** Inside a row reduction: expensive values are kept in a row buffer for the epilogue. */
+  private capture: { rv: number; kv: number; extent: number; scope: number } | null = null;
+  private readonly rowValues = new Map<string, string>();
+  /** Representative axis of each kernel axis when contiguous axes are merged. */
+  private rep: number[] = [];
+
+  constructor(
+    private readonly ctx: PlanContext,
+    private readonly name: string,
+    private readonly roots: Var[],
+    private readonly merge: number[][] | null,
+  ) {}
+
+  /** Generates the kernel. */
+  generate(): LoopKernelCode {
+    const shape = this.roots[0].aval.shape;
+    const n = shape.length;
+    // kernel axes: one loop per non-unit axis (or per merged group)
+    const idx: Affine[] = shape.map(() => constant(0));
+    const groups = this.merge ?? shape.map((_, i) => [i]).filter(([i]) => shape[i] !== 1);
+    this.rep = new Array(n).fill(-1);
+    for (const g of groups) {
+      const v = this.nextVar++;
+      this.kernelVars.push(v);
+      const extent = g.reduce((a, k) => a * shape[k], 1);
+      this.pushScope(v, extent);
+      // within a group, axis k's index is (v / inner) % D: only the sum over the group is
+      // used, and it is affine in v when the axes merge (checked by the caller)
+      const last = g[g.length - 1];
+      idx[last] = single(v);
+      for (const k of g) this.rep[k] = last;
+    }
+    this.work = sizeOf(shape);
+    const storeForm = linear(idx, stridesOf(shape));
+    this.forms.push(storeForm);
+    const stores: string[] = [];
+    for (const root of this.roots) {
+      const value = this.genEqnOutput(root, idx);
+      const buf = this.ctx.bufOf(root)!;
+      stores.push(`${buf.name}[${this.render(storeForm)}] = ${value.code};`);
+    }
+    this.scopes[this.scopes.length - 1].lines.push(...stores);
+    // render the loop nest from the innermost scope out
+    const threshold = this.expensive ? 1 << 16 : 1 << 18;
+    const parallel = this.work > threshold && groups.length > 0;
+    let text = "";
+    for (let s = this.scopes.length - 1; s >= 1; s--) {
+      const scope = this.scopes[s];
+      const inner = [...scope.lines, text].filter((l) => l !== "").join("\n");
+      const simd = s === this.scopes.length - 1 && !inner.includes("for (");
+      const outer = s === 1;
+      const pragma = outer && parallel
+        ? `#pragma omp parallel for${simd ? " simd" : ""} schedule(static)\n`
+        : simd
+        ? "#pragma omp simd\n"
+        : "";
+      const v = `i${scope.loopVar}`;
+      text = `${pragma}for (int64_t ${v} = 0; ${v} < ${scope.extent}; ${v}++) {\n${
+        indent(inner)
+      }\n}`;
+    }
+    const body = [...this.scopes[0].lines, text].filter((l) => l !== "").join("\n");
+    return {
+      body: `static void ${this.name}(void* const* P) {\n@DECLS@\n${indent(body)}\n}`,
+      loads: this.loads,
+      storeForm: formKey(storeForm),
+      ops: this.ops,
+      hasReduce: this.hasReduce,
+      forms: this.forms,
+    };
+  }
+
+  private pushScope(loopVar: number, extent: number): void {
+    this.scopes.push({ loopVar, extent, lines: [] });
+    this.scopeOfVar.set(loopVar, this.scopes.length - 1);
+  }
+
+  private render(f: Affine): string {
+    const parts: string[] = [];
+    for (const [v, c] of f.t) {
+      if (c === 0 || !this.isLive(v)) continue;
+      parts.push(c === 1 ? `i${v}` : `${c} * i${v}`);
+    }
+    if (f.c !== 0 || parts.length === 0) parts.unshift(String(f.c));
+    return parts.join(" + ");
+  }
+
+  /** Kernel axis vars that are not a group's representative never appear. */
+  private isLive(v: number): boolean {
+    return this.scopeOfVar.has(v);
+  }
+
+  private depsOf(...forms: Affine[]): Set<number> {
+    const deps = new Set<number>();
+    for (const f of forms) for (const [v, c] of f.t) if (c !== 0 && this.isLive(v)) deps.add(v);
+    return deps;
+  }
+
+  private scopeFor(deps: Set<number>): number {
+    let s = 0;
+    for (const v of deps) s = Math.max(s, this.scopeOfVar.get(v)!);
+    return s;
+  }
+
+  private emit(type: string, expr: string, deps: Set<number>, key?: string): Value {
+    const scope = this.scopeFor(deps);
+    const name = `t${this.nextTemp++}`;
+    this.scopes[scope].lines.push(`const ${type} ${name} = ${expr};`);
+    const value = { code: name, deps };
+    if (key !== undefined) this.cache.set(key, { ...value, scope });
+    return value;
+  }
+
+  private gen(atom: Atom, idx: Affine[]): Value {
+    if (atom instanceof Literal) {
+      const uniform = this.ctx.uniformValue(atom);
+      if (uniform !== undefined) {
+        return { code: literalC(uniform, atom.aval.dtype), deps: new Set() };
+      }
+      return this.load(
+        this.ctx.constBuf(atom),
+        atom.aval.dtype,
+        linear(idx, stridesOf(atom.aval.shape)),
+      );
+    }
+    const buf = this.ctx.bufOf(atom);
+    if (buf !== undefined) {
+      return this.load(buf, atom.aval.dtype, linear(idx, stridesOf(atom.aval.shape)));
+    }
+    return this.genEqnOutput(atom, idx);
+  }
+
+  private load(buf: Buf, dtype: DType, addr: Affine): Value {
+    this.forms.push(addr);
+    const key = `${buf.name}@${formKey(addr)}`;
+    const hit = this.cache.get(key);
+    if (hit) return hit;
+    let set = this.loads.get(buf);
+    if (!set) this.loads.set(buf, set = new Set());
+    set.add(formKey(addr));
+    return this.emit(CTYPE[dtype], `${buf.name}[${this.render(addr)}]`, this.depsOf(addr), key);
+  }
+
+  private genEqnOutput(v: Var, idx: Affine[]): Value {
+    const key = `v${v.id}@${idx.map(formKey).join(",")}`;
+    const hit = this.cache.get(key);
+    if (hit) return hit;
+    const row = this.rowValues.get(key);
+    if (row !== undefined) {
+      const kv = this.kernelVars[this.kernelVars.length - 1];
+      return this.emit(CTYPE[v.aval.dtype], `${row}[i${kv}]`, this.depsOf(...idx), key);
+    }
+    const eqn = this.ctx.producer(v)!;
+    const name = eqn.prim.name;
+    const p = eqn.params as Record<string, never>;
+    const [x] = eqn.inputs;
+    const dtype = v.aval.dtype;
+    const T = CTYPE[dtype];
+    let value: Value;
+    switch (name) {
+      case "broadcast_in_dim": {
+        const bd = p.broadcastDimensions as number[];
+        const xi = x.aval.shape.map((d, i) => d === 1 ? constant(0) : idx[bd[i]]);
+        if (sizeOf(x.aval.shape) < sizeOf(v.aval.shape)) this.checkRecompute(x, xi);
+        value = this.gen(x, xi);
+        break;
+      }
+      case "transpose": {
+        const perm = p.perm as number[];
+        const xi = new Array<Affine>(perm.length);
+        perm.forEach((ax, i) => (xi[ax] = idx[i]));
+        value = this.gen(x, xi);
+        break;
+      }
+      case "slice": {
+        const start = p.start as number[], st = p.strides as number[];
+        value = this.gen(
+          x,
+          idx.map((f, i) => {
+            const g = constant(start[i]);
+            axpy(g, st[i], f);
+            return g;
+          }),
+        );
+        break;
+      }
+      case "rev": {
+        const axes = p.axes as number[];
+        value = this.gen(
+          x,
+          idx.map((f, i) => {
+            if (!axes.includes(i)) return f;
+            const g = constant(x.aval.shape[i] - 1);
+            axpy(g, -1, f);
+            return g;
+          }),
+        );
+        break;
+      }
+      case "reshape": {
+        if (isUnitReshape(eqn)) {
+          const outAxes = idx.filter((_, i) => v.aval.shape[i] !== 1);
+          let k = 0;
+          value = this.gen(x, x.aval.shape.map((d) => (d === 1 ? constant(0) : outAxes[k++])));
+          break;
+        }
+        // otherwise the operand is a buffer (the planner guarantees it): reinterpret row-major
+        const flat = linear(idx, stridesOf(v.aval.shape));
+        if (x instanceof Literal && this.ctx.uniformValue(x) !== undefined) value = this.gen(x, []);
+        else {
+          const buf = x instanceof Literal ? this.ctx.constBuf(x) : this.ctx.bufOf(x);
+          if (!buf) throw new Refuse(x as Var, "reshape of a fused value");
+          value = this.load(buf, dtype, flat);
+        }
+        break;
+      }
+      case "iota": {
+        const f = idx[p.dimension as number];
+        this.forms.push(f);
+        value = this.emit(T, `(${T})(${this.render(f)})`, this.depsOf(f), key);
+        break;
+      }
+      case "stop_gradient":
+        value = this.gen(x, idx);
+        break;
+      case "convert_element_type": {
+        const a = this.gen(x, idx);
+        this.ops.push("convert");
+        value = this.emit(T, convertC(x.aval.dtype, dtype, a.code), a.deps, key);
+        break;
+      }
+      case "select": {
+        const [c, a, b] = this.genArgs(eqn.inputs, idx);
+        this.ops.push("select");
+        value = this.emit(T, `(${c.code} ? ${a.code} : ${b.code})`, union(c, a, b), key);
+        break;
+      }
+      case "reduce_sum":
+      case "reduce_prod":
+      case "reduce_max":
+      case "reduce_min":
+        value = this.genReduce(v, idx, key);
+        break;
+      default: {
+        const args = this.genArgs(eqn.inputs, idx);
+        const inT = eqn.inputs[0].aval.dtype;
+        const expr = args.length === 1
+          ? unaryC(name, inT, args[0].code)
+          : binaryC(name, inT, args[0].code, args[1].code);
+        if (expr === undefined) throw new Error(`jit cpu: no C lowering of ${name} on ${inT}`);
+        if (EXPENSIVE.has(name)) this.expensive = true;
+        this.ops.push(name);
+        value = this.emit(T, expr, union(...args), key);
+      }
+    }
+    this.cache.set(key, { ...value, scope: this.scopeFor(value.deps) });
+    const c = this.capture;
+    if (c && EXPENSIVE.has(name) && value.deps.has(c.rv)) {
+      // keep it for the epilogue, which reads it at the kernel's innermost index
+      const buf = `row${this.nextTemp++}`;
+      this.scopes[c.scope].lines.push(`${T} ${buf}[${c.extent}];`);
+      this.scopes[this.scopes.length - 1].lines.push(`${buf}[i${c.rv}] = ${value.code};`);
+      const sub = (f: Affine): Affine => {
+        const t = new Map(f.t);
+        const co = t.get(c.rv);
+        if (co !== undefined) {
+          t.delete(c.rv);
+          t.set(c.kv, (t.get(c.kv) ?? 0) + co);
+        }
+        return { c: f.c, t };
+      };
+      this.rowValues.set(`v${v.id}@${idx.map((f) => formKey(sub(f))).join(",")}`, buf);
+    }
+    return value;
+  }
+
+  /** Generates operands, those containing reductions first (their rows may be captured). */
+  private genArgs(inputs: Atom[], idx: Affine[]): Value[] {
+    const out = new Array<Value>(inputs.length);
+    const order = inputs.map((_, i) => i);
+    order.sort((a, b) => this.ctx.reduceDepth(inputs[b]) - this.ctx.reduceDepth(inputs[a]));
+    for (const i of order) out[i] = this.gen(inputs[i], idx);
+    return out;
+  }
+
+  /**
+   * A broadcast re-reads its operand at the same index many times; that is free for a load
+   * but not for an expensive fused expression unless the value is hoisted (computed once
+   * per distinct index).
+   */
+  private checkRecompute(x: Atom, xi: Affine[]): void {
+    if (x instanceof Literal || this.ctx.bufOf(x) !== undefined) return;
+    if (this.evaluatedOnce(xi, sizeOf(x.aval.shape))) return;
+    if (this.ctx.isExpensive(x)) throw new Refuse(x, "broadcast of an expensive value");
+  }
+
+  /** Whether a value at these index forms is computed once per element (hoisted). */
+  private evaluatedOnce(forms: Affine[], size: number): boolean {
+    const deps = this.depsOf(...forms);
+    for (const d of deps) if (!this.kernelVars.includes(d)) return false;
+    const level = this.scopeFor(deps);
+    let count = 1;
+    for (let s = 1; s <= level; s++) count *= this.scopes[s].extent;
+    return count === size;
+  }
+
+  private genReduce(v: Var, idx: Affine[], key: string): Value {
+    if (this.merge) throw new Error("jit cpu: reductions are not generated with merged axes");
+    const eqn = this.ctx.producer(v)!;
+    const x = eqn.inputs[0];
+    const axes = (eqn.params as { axes: number[] }).axes;
+    if (!this.evaluatedOnce(idx, sizeOf(v.aval.shape))) {
+      throw new Refuse(v, "reduction not hoistable");
+    }
+    this.hasReduce = true;
+    const op = RED_OPS[eqn.prim.name];
+    const dtype = x.aval.dtype, T = CTYPE[dtype];
+    const isF = dtype === "float32" || dtype === "float64";
+    const accT = isF && (op === "+" || op === "*")
+      ? "double"
+      : dtype === "int32" && (op === "+" || op === "*")
+      ? "uint32_t"
+      : T;
+    const init = op === "+" ? "0" : op === "*" ? "1" : literalC(
+      op === "max"
+        ? (isF ? -Infinity : dtype === "int32" ? -2147483648 : 0)
+        : (isF ? Infinity : dtype === "int32" ? 2147483647 : dtype === "uint32" ? 4294967295 : 1),
+      dtype,
+    );
+    const level = this.scopeFor(this.depsOf(...idx));
+    const acc = `a${this.nextTemp++}`;
+    const nan = `n${acc}`;
+    const outer = this.scopes[level].lines;
+    outer.push(`${accT} ${acc} = ${init};`);
+    if (isF && (op === "max" || op === "min")) outer.push(`int ${nan} = 0;`);
+    // loops over the reduced axes (unit axes are index 0)
+    const base = this.scopes.length;
+    const xi: Affine[] = [];
+    let kept = 0, extent = 1;
+    x.aval.shape.forEach((d, i) => {
+      if (!axes.includes(i)) xi.push(idx[kept++]);
+      else if (d === 1) xi.push(constant(0));
+      else {
+        const rv = this.nextVar++;
+        this.pushScope(rv, d);
+        xi.push(single(rv));
+        extent *= d;
+      }
+    });
+    const count = (() => {
+      let c = 1;
+      for (let s = 1; s <= level; s++) c *= this.scopes[s].extent;
+      return c;
+    })();
+    this.work += count * extent;
+    const pushed = this.scopes.length - base;
+    const kScopes = this.kernelVars.length;
+    const saved = this.capture;
+    const lastExtent = kScopes > 0 ? this.scopes[kScopes].extent : 0;
+    this.capture = pushed === 1 && level === kScopes - 1 && extent === lastExtent && extent <= 16384
+      ? { rv: this.scopes[base].loopVar, kv: this.kernelVars[kScopes - 1], extent, scope: level }
+      : null;
+    const val = this.gen(x, xi);
+    this.capture = saved;
+    const vcode = accT === T ? val.code : `(${accT})${val.code}`;
+    let update: string;
+    let clause: string;
+    if (op === "+" || op === "*") {
+      update = `${acc} ${op}= ${vcode};`;
+      clause = `reduction(${op}:${acc})`;
+    } else {
+      const cmp = op === "max" ? ">" : "<";
+      update = `${acc} = ${val.code} ${cmp} ${acc} ? ${val.code} : ${acc};`;
+      clause = `reduction(${op}:${acc})`;
+      if (isF) {
+        update += ` ${nan} |= ${val.code} != ${val.code};`;
+        clause += ` reduction(|:${nan})`;
+      }
+    }
+    const target = this.scopes.length > base ? this.scopes.length - 1 : level;
+    this.scopes[target].lines.push(update);
+    // close the reduction loops, innermost first
+    const parallel = level === 0 && count * extent > (1 << 17);
+    let text = "";
+    for (let s = this.scopes.length - 1; s >= base; s--) {
+      const scope = this.scopes[s];
+      const inner = [...scope.lines, text].filter((l) => l !== "").join("\n");
+      const innermost = s === this.scopes.length - 1;
+      const pragmas: string[] = [];
+      if (s === base && parallel) pragmas.push(`#pragma omp parallel for ${clause}`);
+      if (innermost) pragmas.push(`#pragma omp simd ${clause}`);
+      if (s === base && parallel && innermost) {
+        pragmas.splice(0, 2, `#pragma omp parallel for simd ${clause}`);
+      }
+      const lv = `i${scope.loopVar}`;
+      text = `${
+        pragmas.map((p) => p + "\n").join("")
+      }for (int64_t ${lv} = 0; ${lv} < ${scope.extent}; ${lv}++) {\n${indent(inner)}\n}`;
+    }
+    for (const [k, e] of this.cache) if (e.scope >= base) this.cache.delete(k);
+    for (let s = this.scopes.length - 1; s >= base; s--) {
+      this.scopeOfVar.delete(this.scopes[s].loopVar);
+    }
+    this.scopes.length = base;
+    if (text) outer.push(text);
+    this.ops.push(eqn.prim.name.replace("reduce_", "r"));
+    const result = isF && (op === "max" || op === "min")
+      ? `(${nan} ? (${T})NAN : ${acc})`
+      : `(${T})${acc}`;
+    return this.emit(T, result, this.depsOf(...idx), key);
+  }
+}
+
+function union(...values: Value[]): Set<number> {
+  const s = new Set<number>();
+  for (const v of values) for (const d of v.deps) s.add(d);
+  return s;
+}
+
+function indent(text: string): string {
+  return text.split("\n").map((l) => (l ? "  " + l : l)).join("\n");
+}
+
+/** Contiguous groups of non-unit axes that every index form lets merge into one loop. */
+export function mergeGroups(shape: readonly number[], forms: Affine[]): number[][] {
+  // in a kernel generated without merging, non-unit axis k has loop var (its rank among them)
+  const axes = shape.map((_, i) => i).filter((i) => shape[i] !== 1);
+  const groups: number[][] = [];
+  axes.forEach((k, r) => {
+    const g = groups[groups.length - 1];
+    if (g && forms.every((f) => (f.t.get(r - 1) ?? 0) === (f.t.get(r) ?? 0) * shape[k])) g.push(k);
+    else groups.push([k]);
+  });
+  return groups;
+}

@@ -1,0 +1,275 @@
+/**
+ * Fusion planning for the CPU back end: classifies equations (fusible loop ops, library
+ * calls, eager steps), decides which values are materialized in buffers, and orders the
+ * steps. Everything not materialized is recomputed inline inside the loop kernel of the
+ * materialized value that consumes it.
+ * @module
+ */
+
+import type { DType } from "../../core/dtype.ts";
+import { type Atom, type Eqn, type Graph, Literal, Var } from "../../core/graph.ts";
+import { transpose as transposePrim } from "../../core/prims/structure.ts";
+import { binaryDefs, unaryDefs } from "../../core/prims/elementwise.ts";
+import { sizeOf } from "../../core/shape.ts";
+import { canCall, type DotLayout, dotLayout } from "./library.ts";
+import { EXPENSIVE } from "./scalar_ops.ts";
+
+/** A buffer the compiled code reads or writes. */
+export interface Buf {
+  /** Its C pointer name inside a kernel. */
+  name: string;
+  dtype: DType;
+  size: number;
+  kind: "in" | "out" | "const" | "arena";
+  /** Input or output position (in/out). */
+  index: number;
+  /** Byte offset inside the const blob or the arena. */
+  offset: number;
+  /** A donated input this output is written into. */
+  alias?: Buf;
+}
+
+/** What loop code generation asks the planner. */
+export interface PlanContext {
+  bufOf(v: Var): Buf | undefined;
+  constBuf(l: Literal): Buf;
+  producer(v: Var): Eqn | undefined;
+  isExpensive(a: Atom): boolean;
+  /** How deeply reductions nest in a fused value (deeper ones are generated first). */
+  reduceDepth(a: Atom): number;
+  /** The value of a literal whose elements are all equal (inlined as a C constant). */
+  uniformValue(l: Literal): number | undefined;
+}
+
+/** One step of the plan. */
+export type Step =
+  | { kind: "loop"; roots: Var[] }
+  | { kind: "call"; eqn: Eqn; layout?: DotLayout }
+  | { kind: "eager"; eqn: Eqn };
+
+const VIEWS = new Set(["broadcast_in_dim", "transpose", "slice", "rev", "reshape"]);
+const REDUCTIONS = new Set(["reduce_sum", "reduce_prod", "reduce_max", "reduce_min"]);
+const ELEMENTWISE = new Set([
+  ...Object.keys(unaryDefs),
+  ...Object.keys(binaryDefs),
+  "select",
+  "convert_element_type",
+  "stop_gradient",
+]);
+
+/** How an equation runs. */
+export function classify(eqn: Eqn): "loop" | "call" | "eager" {
+  const name = eqn.prim.name;
+  if (eqn.prim.rules.run !== undefined || eqn.outputs.length !== 1) return "eager";
+  if (ELEMENTWISE.has(name) || VIEWS.has(name) || REDUCTIONS.has(name) || name === "iota") {
+    return "loop";
+  }
+  return canCall(eqn) ? "call" : "eager";
+}
+
+/** The planner's state for one graph. */
+export class Planner implements PlanContext {
+  readonly eqns: Eqn[];
+  readonly kinds = new Map<Eqn, "loop" | "call" | "eager">();
+  readonly producers = new Map<Var, Eqn>();
+  readonly consumers = new Map<Var, Eqn[]>();
+  readonly layouts = new Map<Eqn, DotLayout>();
+  /** Values forced into buffers by code generation (Refuse). */
+  readonly forced = new Set<Var>();
+  materialized = new Set<Var>();
+  readonly bufs = new Map<Var, Buf>();
+  readonly consts = new Map<unknown, Buf>();
+  constBytes = 0;
+  private nextBuf = 0;
+  private expensiveMemo = new Map<Var, boolean>();
+  private reduceMemo = new Map<Var, number>();
+  private uniform = new Map<unknown, number | undefined>();
+
+  constructor(readonly graph: Graph) {
+    this.eqns = [];
+    for (const eqn of graph.eqns) {
+      if (eqn.prim.name === "dot_general" && classify(eqn) === "call") {
+        // operands whose layout the matmul flags cannot express get a transposed copy
+        const layout = dotLayout(eqn);
+        const inputs = eqn.inputs.map((a, i) => {
+          const perm = layout.operands[i].perm;
+          if (perm === null) return a;
+          const shape = perm.map((p) => a.aval.shape[p]);
+          const t = new Var({ shape, dtype: a.aval.dtype, weak: a.aval.weak });
+          this.eqns.push({
+            prim: transposePrim as never,
+            inputs: [a],
+            params: { perm },
+            outputs: [t],
+          });
+          layout.operands[i] = { trans: 0, perm: null };
+          return t;
+        });
+        const rewritten = { ...eqn, inputs };
+        this.layouts.set(rewritten, layout);
+        this.eqns.push(rewritten);
+      } else this.eqns.push(eqn);
+    }
+    for (const eqn of this.eqns) {
+      this.kinds.set(eqn, classify(eqn));
+      for (const o of eqn.outputs) this.producers.set(o, eqn);
+      for (const a of eqn.inputs) {
+        if (a instanceof Var) {
+          const list = this.consumers.get(a) ?? [];
+          if (!list.includes(eqn)) list.push(eqn);
+          this.consumers.set(a, list);
+        }
+      }
+    }
+    graph.inputs.forEach((v, i) =>
+      this.bufs.set(v, this.newBuf(v.aval.dtype, sizeOf(v.aval.shape), "in", i))
+    );
+  }
+
+  newBuf(dtype: DType, size: number, kind: Buf["kind"], index = -1): Buf {
+    return { name: `b${this.nextBuf++}`, dtype, size, kind, index, offset: 0 };
+  }
+
+  bufOf(v: Var): Buf | undefined {
+    return this.bufs.get(v);
+  }
+
+  producer(v: Var): Eqn | undefined {
+    return this.producers.get(v);
+  }
+
+  constBuf(l: Literal): Buf {
+    let buf = this.consts.get(l.value);
+    if (!buf) {
+      const size = l.value.size;
+      buf = this.newBuf(l.aval.dtype, size, "const");
+      buf.offset = this.constBytes;
+      this.constBytes += align(size * bytesOf(l.aval.dtype));
+      this.consts.set(l.value, buf);
+    }
+    return buf;
+  }
+
+  uniformValue(l: Literal): number | undefined {
+    if (this.uniform.has(l.value)) return this.uniform.get(l.value);
+    const data = l.value.dataSync();
+    let result: number | undefined = data.length > 0 ? Number(data[0]) : undefined;
+    for (let i = 1; i < data.length && result !== undefined; i++) {
+      if (!Object.is(data[i], data[0])) result = undefined;
+    }
+    this.uniform.set(l.value, result);
+    return result;
+  }
+
+  reduceDepth(a: Atom): number {
+    if (a instanceof Literal || this.bufs.has(a)) return 0;
+    const memo = this.reduceMemo.get(a);
+    if (memo !== undefined) return memo;
+    const eqn = this.producers.get(a)!;
+    const result = Number(REDUCTIONS.has(eqn.prim.name)) +
+      Math.max(0, ...eqn.inputs.map((x) => this.reduceDepth(x)));
+    this.reduceMemo.set(a, result);
+    return result;
+  }
+
+  isExpensive(a: Atom): boolean {
+    if (a instanceof Literal || this.bufs.has(a)) return false;
+    const memo = this.expensiveMemo.get(a);
+    if (memo !== undefined) return memo;
+    const eqn = this.producers.get(a)!;
+    const result = EXPENSIVE.has(eqn.prim.name) || REDUCTIONS.has(eqn.prim.name) ||
+      eqn.inputs.some((x) => this.isExpensive(x));
+    this.expensiveMemo.set(a, result);
+    return result;
+  }
+
+  /** Decides the materialized values and returns the steps in order. */
+  plan(): Step[] {
+    const isInput = (a: Atom) => a instanceof Var && this.graph.inputs.includes(a);
+    const m = new Set<Var>(this.forced);
+    for (const o of this.graph.outputs) if (o instanceof Var && !isInput(o)) m.add(o);
+    for (const eqn of this.eqns) {
+      const kind = this.kinds.get(eqn)!;
+      if (kind !== "loop") {
+        for (const o of eqn.outputs) m.add(o);
+        for (const a of eqn.inputs) if (a instanceof Var && !isInput(a)) m.add(a);
+      } else if (eqn.prim.name === "reshape" && !isUnitReshape(eqn)) {
+        const x = eqn.inputs[0];
+        if (x instanceof Var && !isInput(x)) m.add(x);
+      }
+    }
+    // a value consumed by more than one materialized root is materialized too, unless it is
+    // a free view of a buffer
+    const rootsOf = new Map<Var, Set<Var>>();
+    for (let i = this.eqns.length - 1; i >= 0; i--) {
+      const eqn = this.eqns[i];
+      if (this.kinds.get(eqn) !== "loop") continue;
+      const v = eqn.outputs[0];
+      if (m.has(v)) {
+        rootsOf.set(v, new Set([v]));
+        continue;
+      }
+      const roots = new Set<Var>();
+      for (const c of this.consumers.get(v) ?? []) {
+        for (const r of rootsOf.get(c.outputs[0]) ?? []) roots.add(r);
+      }
+      if (roots.size > 1 && !this.isFree(v)) {
+        m.add(v);
+        rootsOf.set(v, new Set([v]));
+      } else rootsOf.set(v, roots);
+    }
+    this.materialized = m;
+    this.reduceMemo.clear();
+    this.expensiveMemo.clear();
+    // buffers: outputs first (first occurrence), then arena
+    for (const [v, b] of [...this.bufs]) if (b.kind !== "in") this.bufs.delete(v);
+    this.graph.outputs.forEach((o, j) => {
+      if (o instanceof Var && m.has(o) && !this.bufs.has(o)) {
+        this.bufs.set(o, this.newBuf(o.aval.dtype, sizeOf(o.aval.shape), "out", j));
+      }
+    });
+    for (const v of m) {
+      if (!this.bufs.has(v)) {
+        this.bufs.set(v, this.newBuf(v.aval.dtype, sizeOf(v.aval.shape), "arena"));
+      }
+    }
+    const steps: Step[] = [];
+    for (const eqn of this.eqns) {
+      const kind = this.kinds.get(eqn)!;
+      if (kind === "loop") {
+        if (m.has(eqn.outputs[0])) steps.push({ kind: "loop", roots: [eqn.outputs[0]] });
+      } else if (kind === "call") steps.push({ kind: "call", eqn, layout: this.layouts.get(eqn) });
+      else steps.push({ kind: "eager", eqn });
+    }
+    return steps;
+  }
+
+  /** A chain of views ending in a graph input, a literal or iota: free to recompute. */
+  private isFree(v: Var): boolean {
+    let a: Atom = v;
+    for (;;) {
+      if (a instanceof Literal || this.graph.inputs.includes(a)) return true;
+      const eqn: Eqn = this.producers.get(a)!;
+      if (eqn.prim.name === "iota") return true;
+      if (!VIEWS.has(eqn.prim.name)) return false;
+      a = eqn.inputs[0];
+    }
+  }
+}
+
+/** A reshape that only inserts or removes size-1 axes (fusible as an index map). */
+export function isUnitReshape(eqn: Eqn): boolean {
+  const a = eqn.inputs[0].aval.shape.filter((d) => d !== 1);
+  const b = eqn.outputs[0].aval.shape.filter((d) => d !== 1);
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
+/** Bytes per element. */
+export function bytesOf(dtype: DType): number {
+  return dtype === "float64" ? 8 : dtype === "bool" ? 1 : 4;
+}
+
+/** Rounds a byte count up to 64. */
+export function align(n: number): number {
+  return Math.ceil(n / 64) * 64;
+}

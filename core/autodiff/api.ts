@@ -135,7 +135,10 @@ export function grad<F extends AnyFn>(
   options?: { argnums?: 0 },
 ): (...args: Parameters<F>) => Parameters<F>[0];
 /** With an `argnums` list, a list of gradients; with `hasAux`, `[gradient, aux]`. */
-export function grad<F extends AnyFn>(f: F, options: GradOptions): (...args: Parameters<F>) => TreeResult;
+export function grad<F extends AnyFn>(
+  f: F,
+  options: GradOptions,
+): (...args: Parameters<F>) => TreeResult;
 export function grad(f: AnyFn, options: GradOptions = {}): (...args: unknown[]) => unknown {
   const vg = valueAndGrad(f, options);
   const hasAux = options.hasAux ?? false;

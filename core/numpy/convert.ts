@@ -37,7 +37,6 @@ export interface ArrayOptions {
   device?: string;
 }
 
-
 // Walks nested arrays once: shape from the first element of each level, then checks every
 // level is rectangular and every leaf is a number or boolean.
 function flattenNested(

@@ -120,7 +120,6 @@ export function permuteHost(x: TypedArray, shape: Shape, perm: number[]): TypedA
   return y;
 }
 
-
 /** General contraction (see module docs); operands share a numeric dtype. */
 export const dotGeneral: Primitive<DotGeneralParams> = new Primitive("dot_general", {
   abstractEval([lhs, rhs], params) {

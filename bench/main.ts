@@ -9,6 +9,7 @@
 
 import { benchAutodiff } from "./autodiff.ts";
 import { benchFoundation } from "./foundation.ts";
+import { benchJit } from "./jit.ts";
 import { benchVmap } from "./vmap.ts";
 import { savePrevious } from "./util.ts";
 
@@ -16,6 +17,7 @@ const sections: Record<string, () => void> = {
   foundation: benchFoundation,
   autodiff: benchAutodiff,
   vmap: benchVmap,
+  jit: benchJit,
 };
 const chosen = Deno.args.filter((a) => !a.startsWith("--"));
 for (const [name, run] of Object.entries(sections)) {

@@ -151,12 +151,43 @@ Deno.test("jit cpu: reductions with keepdims, softmax, logsumexp", async (t) => 
 });
 
 Deno.test("jit cpu: kernel counts and donation", async (t) => {
+  const r = rng(17);
   await t.step("five elementwise ops with a broadcast are one kernel", () => {
     const graph = traceGraph((a, b) => [
       np.exp(np.tanh(np.add(np.multiply(np.subtract(a, b), 2), a))),
     ], [{ shape: [8, 16], dtype: "float32" }, { shape: [16], dtype: "float32" }]);
     const compiled = cpuBackend.compile(graph, { donated: [false, false] });
     assert.equal(compiled.kernelCount, 1, compiled.groups().join("; "));
+  });
+  await t.step("a matmul read only through its transpose writes it directly", () => {
+    // weight gradients: dot(x^T, g) transposed back; batched too
+    for (const [lhs, rhs] of [[[7, 5], [7, 3]], [[2, 7, 5], [2, 7, 3]]]) {
+      const avals: Aval[] = [{ shape: lhs, dtype: "float32" }, { shape: rhs, dtype: "float32" }];
+      const graph = traceGraph((a, b) => {
+        const p = np.matmul(np.swapaxes(a, -1, -2), b);
+        return [np.subtract(np.swapaxes(p, -1, -2), 1)];
+      }, avals);
+      const compiled = cpuBackend.compile(graph, { donated: [false, false] });
+      // the product is computed as (3, 5) = b^T a, not as (5, 3) then transposed
+      const groups = compiled.groups().join("; ");
+      assert.ok(groups.includes(lhs.length === 3 ? "2x3x5x7" : "f32 3x5x7"), groups);
+      checkAgainstEager(graph, avals.map((a) => randomData(r, a)));
+    }
+  });
+  await t.step("column sums read rows contiguously", () => {
+    for (const shape of [[9, 37], [4, 6, 37], [1, 37]]) {
+      const x: Aval = { shape, dtype: "float32" };
+      const graph = traceGraph((a, b) => [
+        np.subtract(b, np.multiply(np.sum(a, 0), 0.5)),
+        np.prod(np.sum(a, [0, 1].slice(0, shape.length - 1)), -1),
+      ], [x, { shape: shape.slice(1), dtype: "float32" }]);
+      const compiled = cpuBackend.compile(graph, { donated: [false, false] });
+      if (shape[0] > 1) assert.match(compiled.source(), /\ba\d+\[37\];/);
+      checkAgainstEager(graph, [
+        randomData(r, x),
+        randomData(r, { shape: shape.slice(1), dtype: "float32" }),
+      ]);
+    }
   });
   await t.step("a donated input is updated in place", () => {
     const a: Aval = { shape: [1000], dtype: "float32" };

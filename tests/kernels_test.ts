@@ -780,6 +780,11 @@ test("matmul: BLAS, built-in blocked kernel, integers", async (t) => {
     [2, 150, 40, 260],
     [1, 1, 3000, 400], // matrix-vector products split over threads
     [1, 2000, 1, 600],
+    // the direct kernel: columns or rows split over threads, edge rows and columns, and a k
+    // cut into slices
+    [1, 37, 200, 1100],
+    [1, 130, 40, 600],
+    [2, 45, 70, 700],
   ];
   const run = (name: string, codes: readonly Code[]) => {
     for (const code of codes) {

@@ -7,6 +7,7 @@
  */
 
 import header from "../../kernels/cpu/kiln.h" with { type: "text" };
+import { debug, debugLevel } from "../../core/debug.ts";
 import { getDevice } from "../../core/device.ts";
 import { STORAGE, type TypedArray } from "../../core/dtype.ts";
 import { type Atom, fmtAval, type Graph, Literal, Var } from "../../core/graph.ts";
@@ -207,7 +208,87 @@ function openLibrary(source: string, symbols: Record<string, Deno.ForeignFunctio
   return lib;
 }
 
-type Segment = { fn: (...args: TypedArray[]) => void } | { eager: Step & { kind: "eager" } };
+/** C helpers of the timed variant (KILN_DEBUG >= 2): a clock and per-step nanoseconds. */
+const TIMING_PRELUDE = (steps: number) =>
+  `#include <time.h>
+static double kj_ns[${Math.max(1, steps)}];
+static inline double kj_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+void kiln_timings(double* out) {
+  for (int i = 0; i < ${steps}; i++) out[i] += kj_ns[i], kj_ns[i] = 0;
+}`;
+
+/**
+ * Per-step timings (KILN_DEBUG >= 2): compiled steps time themselves in C, eager steps are
+ * timed here. A table of mean times per call is printed to stderr after the 1st, 10th and
+ * 100th call and then every 1000 calls (each covering the calls since the previous table).
+ */
+class StepTimer {
+  private readonly ns: Float64Array;
+  private calls = 0;
+  private since = 0;
+  private total = 0;
+  private readonly read: ((out: Float64Array) => void) | null;
+
+  constructor(
+    private readonly describe: string[],
+    lib: Deno.DynamicLibrary<Record<string, Deno.ForeignFunction>> | null,
+  ) {
+    this.ns = new Float64Array(Math.max(1, describe.length));
+    this.read = lib ? lib.symbols.kiln_timings as unknown as (out: Float64Array) => void : null;
+  }
+
+  run(
+    run: Segment[],
+    inputs: TypedArray[],
+    outs: TypedArray[],
+    constBlob: Uint8Array,
+    arena: Uint8Array,
+    runEager: (step: Step & { kind: "eager" }, inputs: TypedArray[], outs: TypedArray[]) => void,
+  ): void {
+    const t0 = performance.now();
+    for (const seg of run) {
+      if ("fn" in seg) seg.fn(...inputs, ...outs, constBlob, arena);
+      else {
+        const t = performance.now();
+        runEager(seg.eager, inputs, outs);
+        this.ns[seg.index] += (performance.now() - t) * 1e6;
+      }
+    }
+    this.total += (performance.now() - t0) * 1e6;
+    this.read?.(this.ns);
+    this.calls++;
+    this.since++;
+    const c = this.calls;
+    if (c === 1 || c === 10 || c === 100 || c % 1000 === 0) this.print();
+  }
+
+  private print(): void {
+    const n = this.since;
+    const us = (x: number) => (x / n / 1000).toFixed(1).padStart(9);
+    const sum = this.ns.reduce((a, b) => a + b, 0);
+    const lines = this.describe.map((d, i) =>
+      `${us(this.ns[i])} µs ${(100 * this.ns[i] / (sum || 1)).toFixed(1).padStart(5)}%  ${d}`
+    );
+    debug(
+      2,
+      () =>
+        `cpu jit timings, mean of ${n} call(s) up to call ${this.calls}:\n  ${
+          lines.join("\n  ")
+        }\n${us(sum)} µs in steps, ${us(this.total).trim()} µs per call in all`,
+    );
+    this.ns.fill(0);
+    this.total = 0;
+    this.since = 0;
+  }
+}
+
+type Segment =
+  | { fn: (...args: TypedArray[]) => void }
+  | { eager: Step & { kind: "eager" }; index: number };
 
 function compileCpu(graph: Graph, donated: boolean[]): CompiledGraph {
   const planner = new Planner(graph);
@@ -216,13 +297,15 @@ function compileCpu(graph: Graph, donated: boolean[]): CompiledGraph {
   donate(codes, planner, donated);
   const nIn = graph.inputs.length, nOut = graph.outputs.length;
   const nParams = nIn + nOut + 2;
+  // KILN_DEBUG >= 2: every compiled step is timed into kj_ns, read back by kiln_timings
+  const timed = debugLevel() >= 2;
   // the C source: kernels, then one entry per run of consecutive compiled steps
   const kernels: string[] = [];
   const segments: { entry: string; calls: string[] }[] = [];
-  const order: ({ seg: number } | { eager: Step & { kind: "eager" } })[] = [];
+  const order: ({ seg: number } | { eager: Step & { kind: "eager" }; index: number })[] = [];
   codes.forEach((c, i) => {
     if (c.step.kind === "eager") {
-      order.push({ eager: c.step });
+      order.push({ eager: c.step, index: i });
       return;
     }
     kernels.push(c.body!.replace("@DECLS@", declarations(c, nIn, nOut)));
@@ -234,7 +317,11 @@ function compileCpu(graph: Graph, donated: boolean[]): CompiledGraph {
       });
       order.push({ seg: segments.length - 1 });
     }
-    segments[segments.length - 1].calls.push(`k${i}(P);`);
+    segments[segments.length - 1].calls.push(
+      timed
+        ? `{ const double kj_t = kj_now(); k${i}(P); kj_ns[${i}] += kj_now() - kj_t; }`
+        : `k${i}(P);`,
+    );
   });
   const params = Array.from({ length: nParams }, (_, i) => `void* p${i}`).join(", ");
   const args = Array.from({ length: nParams }, (_, i) => `p${i}`).join(", ");
@@ -243,6 +330,7 @@ function compileCpu(graph: Graph, donated: boolean[]): CompiledGraph {
     `#include "kiln.h"`,
     C_PRELUDE,
     LIBRARY_PROTOTYPES,
+    ...(timed ? [TIMING_PRELUDE(codes.length)] : []),
     ...kernels,
     ...segments.map((s) =>
       `void ${s.entry}(${params}) {\n  void* P[${nParams}] = {${args}};\n${
@@ -254,11 +342,15 @@ function compileCpu(graph: Graph, donated: boolean[]): CompiledGraph {
   for (const s of segments) {
     symbols[s.entry] = { parameters: new Array(nParams).fill("buffer"), result: "void" };
   }
+  if (timed && segments.length > 0) {
+    symbols.kiln_timings = { parameters: ["buffer"], result: "void" };
+  }
   const lib = segments.length > 0 ? openLibrary(source, symbols) : null;
+  const timer = timed ? new StepTimer(codes.map((c) => c.describe), lib) : null;
   const run: Segment[] = order.map((o) =>
     "seg" in o
       ? { fn: lib!.symbols[segments[o.seg].entry] as unknown as (...a: TypedArray[]) => void }
-      : { eager: o.eager }
+      : { eager: o.eager, index: o.index }
   );
 
   // constants and the arena, allocated once
@@ -323,9 +415,12 @@ function compileCpu(graph: Graph, donated: boolean[]): CompiledGraph {
           ? inputs[b.alias.index]
           : new STORAGE[b.dtype](b.size);
       }
-      for (const seg of run) {
-        if ("fn" in seg) seg.fn(...inputs, ...outs, constBlob, arena);
-        else runEager(seg.eager, inputs, outs);
+      if (timer) timer.run(run, inputs, outs, constBlob, arena, runEager);
+      else {
+        for (const seg of run) {
+          if ("fn" in seg) seg.fn(...inputs, ...outs, constBlob, arena);
+          else runEager(seg.eager, inputs, outs);
+        }
       }
       for (let j = 0; j < nOut; j++) {
         if (outBufs[j] !== undefined && firstIndex[j] === j) continue;

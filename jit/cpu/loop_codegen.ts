@@ -132,7 +132,7 @@ export class LoopGen {
     }
     this.scopes[this.scopes.length - 1].lines.push(...stores);
     // render the loop nest from the innermost scope out
-    const threshold = this.expensive ? 1 << 16 : 1 << 18;
+    const threshold = this.expensive ? 1 << 16 : 1 << 17;
     const parallel = this.work > threshold && groups.length > 0;
     let text = "";
     for (let s = this.scopes.length - 1; s >= 1; s--) {
@@ -395,6 +395,89 @@ export class LoopGen {
     return count === size;
   }
 
+  /**
+   * A sum or product over outer axes of an operand whose last axis is the kernel's innermost
+   * (contiguous) axis, e.g. the column sums of bias gradients. Reducing one output element
+   * at a time would walk the operand with a large stride; instead the whole row of
+   * accumulators is kept in an array and the operand is read row by row, contiguously and
+   * vectorized, once per iteration of the enclosing kernel loops. Each accumulator still adds
+   * its terms in index order. Returns undefined when the pattern does not apply.
+   */
+  private genColumnReduce(
+    v: Var,
+    idx: Affine[],
+    key: string,
+    level: number,
+    op: string,
+    accT: string,
+    init: string,
+  ): Value | undefined {
+    const eqn = this.ctx.producer(v)!;
+    const x = eqn.inputs[0];
+    const axes = (eqn.params as { axes: number[] }).axes;
+    const shape = x.aval.shape, last = shape.length - 1;
+    const k = this.kernelVars.length;
+    if (k === 0 || level !== k || this.scopes.length !== k + 1 || this.capture) return undefined;
+    if (last < 1 || axes.includes(last) || !axes.some((a) => shape[a] > 1)) return undefined;
+    const kv = this.kernelVars[k - 1];
+    const extent = this.scopes[k].extent;
+    const lastForm = idx[idx.length - 1];
+    if (extent !== shape[last] || extent > COLUMN_ACC_MAX || lastForm.c !== 0) return undefined;
+    if ([...lastForm.t].some(([u, c]) => c !== 0 && (u !== kv || c !== 1))) return undefined;
+    if (idx.slice(0, -1).some((f) => (f.t.get(kv) ?? 0) !== 0)) return undefined;
+    this.hasReduce = true;
+    const T = CTYPE[x.aval.dtype];
+    const acc = `a${this.nextTemp++}`;
+    const outer = this.scopes[k - 1].lines;
+    outer.push(`${accT} ${acc}[${extent}];`);
+    outer.push(`#pragma omp simd\nfor (int64_t j = 0; j < ${extent}; j++) ${acc}[j] = ${init};`);
+    // the innermost kernel loop steps aside while the reduction loops are generated
+    const inner = this.scopes.splice(k);
+    this.scopeOfVar.delete(kv);
+    const base = this.scopes.length;
+    const xi: Affine[] = [];
+    let kept = 0, terms = 1;
+    shape.forEach((d, i) => {
+      if (!axes.includes(i)) xi.push(idx[kept++]);
+      else if (d === 1) xi.push(constant(0));
+      else {
+        const rv = this.nextVar++;
+        this.pushScope(rv, d);
+        xi.push(single(rv));
+        terms *= d;
+      }
+    });
+    const cv = this.nextVar++;
+    this.pushScope(cv, extent);
+    xi[last] = single(cv);
+    let count = 1;
+    for (let s = 1; s < k; s++) count *= this.scopes[s].extent;
+    this.work += count * extent * terms;
+    const val = this.gen(x, xi);
+    const vcode = accT === T ? val.code : `(${accT})${val.code}`;
+    this.scopes[this.scopes.length - 1].lines.push(`${acc}[i${cv}] ${op}= ${vcode};`);
+    let text = "";
+    for (let s = this.scopes.length - 1; s >= base; s--) {
+      const scope = this.scopes[s];
+      const body = [...scope.lines, text].filter((l) => l !== "").join("\n");
+      const lv = `i${scope.loopVar}`;
+      text = `${
+        s === this.scopes.length - 1 ? "#pragma omp simd\n" : ""
+      }for (int64_t ${lv} = 0; ${lv} < ${scope.extent}; ${lv}++) {\n${indent(body)}\n}`;
+    }
+    for (const [c, e] of this.cache) if (e.scope >= base) this.cache.delete(c);
+    for (let s = this.scopes.length - 1; s >= base; s--) {
+      this.scopeOfVar.delete(this.scopes[s].loopVar);
+    }
+    this.scopes.length = base;
+    outer.push(text);
+    this.scopes.push(...inner);
+    this.scopeOfVar.set(kv, k);
+    this.ops.push(eqn.prim.name.replace("reduce_", "r"));
+    const resT = CTYPE[v.aval.dtype];
+    return this.emit(resT, `(${resT})${acc}[i${kv}]`, this.depsOf(...idx), key);
+  }
+
   private genReduce(v: Var, idx: Affine[], key: string): Value {
     if (this.merge) throw new Error("jit cpu: reductions are not generated with merged axes");
     const eqn = this.ctx.producer(v)!;
@@ -419,6 +502,10 @@ export class LoopGen {
       dtype,
     );
     const level = this.scopeFor(this.depsOf(...idx));
+    if (op === "+" || op === "*") {
+      const column = this.genColumnReduce(v, idx, key, level, op, accT, init);
+      if (column) return column;
+    }
     const acc = `a${this.nextTemp++}`;
     const nan = `n${acc}`;
     const outer = this.scopes[level].lines;
@@ -501,6 +588,9 @@ export class LoopGen {
     return this.emit(T, result, this.depsOf(...idx), key);
   }
 }
+
+/** The extent up to which a column reduction keeps its accumulators in a stack array. */
+const COLUMN_ACC_MAX = 4096;
 
 function union(...values: Value[]): Set<number> {
   const s = new Set<number>();

@@ -12,6 +12,7 @@ import { transpose as transposePrim } from "../../core/prims/structure.ts";
 import { binaryDefs, unaryDefs } from "../../core/prims/elementwise.ts";
 import { sizeOf } from "../../core/shape.ts";
 import { canCall, type DotLayout, dotLayout } from "./library.ts";
+import type { DotGeneralParams } from "../../core/prims/dot.ts";
 import { EXPENSIVE } from "./scalar_ops.ts";
 
 /** A buffer the compiled code reads or writes. */
@@ -87,7 +88,9 @@ export class Planner implements PlanContext {
 
   constructor(readonly graph: Graph) {
     this.eqns = [];
+    const swapped = swappableDots(graph);
     for (const eqn of graph.eqns) {
+      if (swapped.dropped.has(eqn)) continue;
       if (eqn.prim.name === "dot_general" && classify(eqn) === "call") {
         // operands whose layout the matmul flags cannot express get a transposed copy
         const layout = dotLayout(eqn);
@@ -105,7 +108,19 @@ export class Planner implements PlanContext {
           layout.operands[i] = { trans: 0, perm: null };
           return t;
         });
-        const rewritten = { ...eqn, inputs };
+        const transposed = swapped.outputs.get(eqn);
+        const rewritten = transposed
+          ? { ...eqn, inputs: [inputs[1], inputs[0]], outputs: [transposed] }
+          : { ...eqn, inputs };
+        if (transposed) {
+          // only read back as its transpose: compute that directly, (A B)^T = B^T A^T
+          const [a, b] = layout.operands;
+          layout.operands = [{ trans: 1 - b.trans, perm: null }, {
+            trans: 1 - a.trans,
+            perm: null,
+          }];
+          [layout.m, layout.n] = [layout.n, layout.m];
+        }
         this.layouts.set(rewritten, layout);
         this.eqns.push(rewritten);
       } else this.eqns.push(eqn);
@@ -255,6 +270,39 @@ export class Planner implements PlanContext {
       a = eqn.inputs[0];
     }
   }
+}
+
+/**
+ * Matmuls whose result is only read through a transpose of its last two axes (weight
+ * gradients in backward passes: `dot(x^T, g)` then transposed back). Each maps to the
+ * transpose's output, which the matmul then writes directly with its operands swapped; the
+ * transposes are dropped.
+ */
+function swappableDots(graph: Graph): { outputs: Map<Eqn, Var>; dropped: Set<Eqn> } {
+  const outputs = new Map<Eqn, Var>();
+  const dropped = new Set<Eqn>();
+  const consumers = new Map<Var, Eqn[]>();
+  for (const eqn of graph.eqns) {
+    for (const a of eqn.inputs) {
+      if (a instanceof Var) consumers.set(a, [...(consumers.get(a) ?? []), eqn]);
+    }
+  }
+  for (const eqn of graph.eqns) {
+    if (eqn.prim.name !== "dot_general" || classify(eqn) !== "call") continue;
+    const v = eqn.outputs[0];
+    const p = eqn.params as unknown as DotGeneralParams;
+    const nb = p.lhsBatch.length, nc = p.lhsContracting.length;
+    const [la, ra] = eqn.inputs.map((a) => a.aval.shape.length);
+    if (la - nb - nc !== 1 || ra - nb - nc !== 1 || graph.outputs.includes(v)) continue;
+    const users = consumers.get(v) ?? [];
+    if (users.length !== 1 || users[0].prim.name !== "transpose") continue;
+    const perm = (users[0].params as { perm: number[] }).perm;
+    const swap = [...Array(nb).keys(), nb + 1, nb];
+    if (perm.length !== swap.length || perm.some((x, i) => x !== swap[i])) continue;
+    outputs.set(eqn, users[0].outputs[0]);
+    dropped.add(users[0]);
+  }
+  return { outputs, dropped };
 }
 
 /** A reshape that only inserts or removes size-1 axes (fusible as an index map). */

@@ -52,6 +52,44 @@ int32_t kiln_blas_loaded(void) { return blas_sgemm != NULL; }
 
 /* ---- the blocked kernel ---- */
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#define KILN_TRANSPOSE16 1
+/* dst[p * ldd + c] = src[c * lds + p] for c, p < 16: a 16 x 16 float transpose in registers. */
+static inline void transpose16_f32(const float* src, int64_t lds, float* dst, int64_t ldd) {
+  __m512 r[16], t[16];
+  for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_ps(src + i * lds);
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 16; i += 4) {
+    r[i] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+    r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+    r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+  for (int h = 0; h < 16; h += 8) {
+    for (int i = 0; i < 4; i++) {
+      t[h + i] = _mm512_shuffle_f32x4(r[h + i], r[h + i + 4], 0x88);
+      t[h + i + 4] = _mm512_shuffle_f32x4(r[h + i], r[h + i + 4], 0xdd);
+    }
+  }
+  for (int i = 0; i < 8; i++) {
+    r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
+    r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
+  }
+  for (int i = 0; i < 16; i++) _mm512_storeu_ps(dst + i * ldd, r[i]);
+}
+#else
+#define KILN_TRANSPOSE16 0
+static inline void transpose16_f32(const float* src, int64_t lds, float* dst, int64_t ldd) {
+  for (int c = 0; c < 16; c++) {
+    for (int p = 0; p < 16; p++) dst[p * ldd + c] = src[c * lds + p];
+  }
+}
+#endif
+
 #define MR 8 /* rows of the micro-tile; NR = 2 vectors of columns */
 
 #define BLOCKED(tc, T, LANES, KC, MC, NC)                                                       \
@@ -110,12 +148,24 @@ int32_t kiln_blas_loaded(void) { return blas_sgemm != NULL; }
     for (int64_t jr = 0; jr < nc; jr += NR_##tc, bp += kc * NR_##tc) {                          \
       const int64_t width = nc - jr < NR_##tc ? nc - jr : NR_##tc;                              \
       const T* src = b + p0 * brs + (j0 + jr) * bcs;                                            \
-      if (brs == 1) { /* transposed B: walk each column's contiguous run of p */                \
-        for (int c = 0; c < NR_##tc; c++) {                                                     \
-          if (c < width) {                                                                      \
-            for (int64_t p = 0; p < kc; p++) bp[p * NR_##tc + c] = src[c * bcs + p];            \
-          } else {                                                                              \
-            for (int64_t p = 0; p < kc; p++) bp[p * NR_##tc + c] = 0;                           \
+      if (brs == 1) { /* transposed B: each column's run of p is contiguous; transpose it in   \
+                       * blocks of 16 p so that the writes stay within a few cache lines */    \
+        int64_t q0 = 0;                                                                         \
+        if (KILN_TRANSPOSE16 && sizeof(T) == 4 && NR_##tc == 32 && width == NR_##tc) {          \
+          for (; q0 + 16 <= kc; q0 += 16) {                                                     \
+            transpose16_f32((const float*)src + q0, bcs, (float*)bp + q0 * 32, 32);             \
+            transpose16_f32((const float*)src + 16 * bcs + q0, bcs, (float*)bp + q0 * 32 + 16,  \
+                            32);                                                                \
+          }                                                                                     \
+        }                                                                                       \
+        for (int64_t q = q0; q < kc; q += 16) {                                                 \
+          const int64_t qn = kc - q < 16 ? kc - q : 16;                                         \
+          for (int c = 0; c < NR_##tc; c++) {                                                   \
+            if (c < width) {                                                                    \
+              for (int64_t p = q; p < q + qn; p++) bp[p * NR_##tc + c] = src[c * bcs + p];      \
+            } else {                                                                            \
+              for (int64_t p = q; p < q + qn; p++) bp[p * NR_##tc + c] = 0;                     \
+            }                                                                                   \
           }                                                                                     \
         }                                                                                       \
         continue;                                                                               \
@@ -226,6 +276,10 @@ int32_t kiln_blas_loaded(void) { return blas_sgemm != NULL; }
       }                                                                                         \
       return;                                                                                   \
     }                                                                                           \
+    if ((batch == 1 || (double)m * n * k >= DIRECT_MIN_BATCHED_WORK) &&                         \
+        direct_##tc(batch, m, n, k, a, ta, b, tb, out)) {                                       \
+      return;                                                                                   \
+    }                                                                                           \
     /* Rows per tile: MC, or fewer so that mid-sized products still split over the threads */   \
     const int64_t col_tiles = (n + NC - 1) / NC;                                                \
     int64_t mb = MC;                                                                            \
@@ -241,9 +295,132 @@ int32_t kiln_blas_loaded(void) { return blas_sgemm != NULL; }
     }                                                                                           \
   }
 
+/* m*n*k from which each product of a batch goes to the direct kernel (split over the threads
+ * one product at a time); smaller batched products are spread over the threads whole. */
+#define DIRECT_MIN_BATCHED_WORK (1 << 20)
+static int direct_f32(int64_t, int64_t, int64_t, int64_t, const float*, int32_t, const float*,
+                      int32_t, float*);
+static int direct_f64(int64_t, int64_t, int64_t, int64_t, const double*, int32_t, const double*,
+                      int32_t, double*);
+
 /* Block sizes: the packed A (MC x KC) and B (KC x NC) live on the stack, 384 KiB. */
 BLOCKED(f32, float, 16, 256, 128, 256)
 BLOCKED(f64, double, 8, 128, 128, 256)
+
+/* ---- the direct kernel: products whose A fits in a core's L2 ----
+ * Shapes such as the layers of a small MLP (128 x 784 x 512, or 784 x 512 x 128 for a weight
+ * gradient) are too small for the tiled kernel to spread well over the threads: its tiles
+ * pack A (and all threads pack the same B) again and again. Here each thread owns a block of
+ * C, columns by preference (rows when C is too narrow), and packs nothing but its own B, one
+ * NR-column panel at a time (KC x NR, kept in L1/L2); the micro-kernel reads A in place,
+ * broadcasting MR rows (or, for a transposed A, MR adjacent values) per step of k. A is then
+ * re-read from L2 for every panel, hence the size limit. No barrier, no shared buffer. */
+
+/* a(r, p) read in place: a[r * lda + p] (rows, A not transposed) or a[p * lda + r] (cols,
+ * A transposed, or a packed edge panel with lda = MR). */
+#define DIRECT_MICRO(tc, T, LANES, NAME, AEXPR)                                                 \
+  static inline void NAME(int64_t kc, const T* restrict a, int64_t lda, const T* restrict bp,   \
+                          T* restrict c, int64_t ldc, int accumulate) {                         \
+    vec_##tc acc[MR][2] = {{{0}}};                                                              \
+    for (int64_t p = 0; p < kc; p++) {                                                          \
+      const vec_##tc b0 = *(const vec_##tc*)(bp + p * NR_##tc);                                 \
+      const vec_##tc b1 = *(const vec_##tc*)(bp + p * NR_##tc + LANES);                         \
+      for (int r = 0; r < MR; r++) {                                                            \
+        const T x = AEXPR;                                                                      \
+        acc[r][0] += x * b0;                                                                    \
+        acc[r][1] += x * b1;                                                                    \
+      }                                                                                         \
+    }                                                                                           \
+    for (int r = 0; r < MR; r++) {                                                              \
+      uvec_##tc* row = (uvec_##tc*)(c + r * ldc);                                               \
+      if (accumulate) row[0] += acc[r][0], row[1] += acc[r][1];                                 \
+      else row[0] = acc[r][0], row[1] = acc[r][1];                                              \
+    }                                                                                           \
+  }
+
+#define DIRECT(tc, T, LANES, DKC, A_LIMIT)                                                      \
+  DIRECT_MICRO(tc, T, LANES, direct_rows_##tc, a[r * lda + p])                                  \
+  DIRECT_MICRO(tc, T, LANES, direct_cols_##tc, a[p * lda + r])                                  \
+                                                                                                \
+  /* C rows [i0, i1) x cols [j0, j1) of one product, over the whole k. */                       \
+  static void direct_part_##tc(int64_t m, int64_t n, int64_t k, const T* a, int32_t ta,         \
+                               const T* b, int32_t tb, T* out, int64_t i0, int64_t i1,          \
+                               int64_t j0, int64_t j1) {                                        \
+    T bp[DKC * NR_##tc] __attribute__((aligned(64)));                                           \
+    T ap[DKC * MR] __attribute__((aligned(64)));                                                \
+    const int64_t ars = ta ? 1 : k, acs = ta ? m : 1, brs = tb ? 1 : n, bcs = tb ? k : 1;       \
+    const int64_t slices = (k + DKC - 1) / DKC, step = (k + slices - 1) / slices;               \
+    for (int64_t p0 = 0; p0 < k; p0 += step) {                                                  \
+      const int64_t kc = k - p0 < step ? k - p0 : step;                                         \
+      for (int64_t jr = j0; jr < j1; jr += NR_##tc) {                                           \
+        const int64_t cols = j1 - jr < NR_##tc ? j1 - jr : NR_##tc;                             \
+        pack_b_##tc(b, brs, bcs, p0, kc, jr, cols, bp);                                         \
+        for (int64_t ir = i0; ir < i1; ir += MR) {                                              \
+          const int64_t rows = i1 - ir < MR ? i1 - ir : MR;                                     \
+          T* c = out + ir * n + jr;                                                             \
+          T edge[MR * NR_##tc] __attribute__((aligned(64)));                                    \
+          const int full = cols == NR_##tc;                                                     \
+          T* dst = full ? c : edge;                                                             \
+          const int64_t ldd = full ? n : NR_##tc;                                               \
+          const int acc = full && p0 > 0;                                                       \
+          if (rows < MR) {                                                                      \
+            pack_a_##tc(a, ars, acs, ir, rows, p0, kc, ap);                                     \
+            direct_cols_##tc(kc, ap, MR, bp, edge, NR_##tc, 0);                                 \
+            dst = edge;                                                                         \
+          } else if (ta) {                                                                      \
+            direct_cols_##tc(kc, a + p0 * m + ir, m, bp, dst, ldd, acc);                        \
+          } else {                                                                              \
+            direct_rows_##tc(kc, a + ir * k + p0, k, bp, dst, ldd, acc);                        \
+          }                                                                                     \
+          if (dst == edge) {                                                                    \
+            for (int64_t r = 0; r < rows; r++) {                                                \
+              for (int64_t j = 0; j < cols; j++) {                                              \
+                c[r * n + j] = (p0 > 0 ? c[r * n + j] : 0) + edge[r * NR_##tc + j];             \
+              }                                                                                 \
+            }                                                                                   \
+          }                                                                                     \
+        }                                                                                       \
+      }                                                                                         \
+    }                                                                                           \
+  }                                                                                             \
+                                                                                                \
+  /* Runs the product with the direct kernel when its A fits (returns 1), else returns 0. */   \
+  static int direct_##tc(int64_t batch, int64_t m, int64_t n, int64_t k, const T* a,            \
+                         int32_t ta, const T* b, int32_t tb, T* out) {                          \
+    const double work = (double)batch * m * n * k;                                              \
+    int threads = work > 5e5 ? omp_get_max_threads() : 1;                                       \
+    /* by columns when every thread gets two panels or more, else by rows */                    \
+    const int by_cols = n >= (int64_t)threads * 2 * NR_##tc || m < (int64_t)threads * MR;       \
+    const int64_t kc = k < DKC ? k : (k + (k + DKC - 1) / DKC - 1) / ((k + DKC - 1) / DKC);     \
+    const int64_t rows = by_cols ? m : (m + threads - 1) / threads;                             \
+    if ((double)rows * kc > A_LIMIT) return 0;                                                  \
+    if (threads <= 1) {                                                                         \
+      for (int64_t e = 0; e < batch; e++) {                                                     \
+        direct_part_##tc(m, n, k, a + e * m * k, ta, b + e * k * n, tb, out + e * m * n, 0, m,  \
+                         0, n);                                                                 \
+      }                                                                                         \
+      return 1;                                                                                 \
+    }                                                                                           \
+    _Pragma("omp parallel num_threads(threads)") {                                              \
+      const int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();                       \
+      const int64_t granule = by_cols ? NR_##tc : MR, len = by_cols ? n : m;                    \
+      const int64_t units = (len + granule - 1) / granule;                                      \
+      int64_t lo = units * t / nt * granule, hi = units * (t + 1) / nt * granule;               \
+      if (hi > len) hi = len;                                                                   \
+      if (lo < hi) {                                                                            \
+        for (int64_t e = 0; e < batch; e++) {                                                   \
+          direct_part_##tc(m, n, k, a + e * m * k, ta, b + e * k * n, tb, out + e * m * n,      \
+                           by_cols ? 0 : lo, by_cols ? m : hi, by_cols ? lo : 0,                \
+                           by_cols ? hi : n);                                                   \
+        }                                                                                       \
+      }                                                                                         \
+    }                                                                                           \
+    return 1;                                                                                   \
+  }
+
+/* KC up to 1024 (the B panel is 128 KiB); A up to 160K elements (640 KiB) per thread. */
+DIRECT(f32, float, 16, 1024, 160.0 * 1024)
+DIRECT(f64, double, 8, 512, 80.0 * 1024)
 
 /* ---- dispatch ---- */
 
@@ -252,6 +429,11 @@ BLOCKED(f64, double, 8, 128, 128, 256)
                         int32_t ta, const T* b, int32_t tb, T* out) {                           \
     const int fits = m <= INT_MAX && n <= INT_MAX && k <= INT_MAX;                              \
     const double work = (double)m * n * k;                                                      \
+    /* the direct kernel beats BLAS where it applies, unless C is narrower than one panel */    \
+    if (n >= NR_##tc && m > 0 && k > 0 && (batch == 1 || work >= DIRECT_MIN_BATCHED_WORK) &&    \
+        direct_##tc(batch, m, n, k, a, ta, b, tb, out)) {                                       \
+      return;                                                                                   \
+    }                                                                                           \
     if (GEMM != NULL && fits && k > 0 && m > 0 && n > 0 &&                                      \
         work >= (batch > 1 ? BLAS_MIN_BATCHED_WORK : BLAS_MIN_WORK)) {                          \
       for (int64_t e = 0; e < batch; e++) {                                                     \

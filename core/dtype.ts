@@ -76,6 +76,22 @@ export function allocate(dtype: DType, size: number): TypedArray {
   return new STORAGE[dtype](size);
 }
 
+/**
+ * Allocates storage for a user-requested shape, turning the engine's bare "allocation failed"
+ * into an error that names the operation and the size asked for.
+ */
+export function allocateFor(op: string, dtype: DType, size: number): TypedArray {
+  try {
+    return new STORAGE[dtype](size);
+  } catch (error) {
+    if (!(error instanceof RangeError)) throw error;
+    const bytes = size * ITEMSIZE[dtype];
+    throw new RangeError(
+      `${op}: cannot allocate ${size} elements of ${dtype} (${(bytes / 2 ** 30).toFixed(1)} GiB)`,
+    );
+  }
+}
+
 /** A dtype with JAX's weak-type flag (a JS number is weakly typed). */
 export interface TypeInfo {
   dtype: DType;

@@ -77,13 +77,40 @@ export class EvalTrace extends Trace {
         : device.fromHost(argDevice.toHost(arg.buffer(prim.name), arg.dtype, arg.size));
     }
     const outAvals = prim.rules.abstractEval(inAvals, params);
-    const outBuffers = device.execute(prim, buffers, inAvals, params, outAvals);
+    let outBuffers: unknown[];
+    try {
+      outBuffers = device.execute(prim, buffers, inAvals, params, outAvals);
+    } catch (error) {
+      throw executionError(prim, inAvals, outAvals, error);
+    }
     const out = new Array<Tensor>(outAvals.length);
     for (let i = 0; i < outAvals.length; i++) {
       out[i] = new Tensor(outAvals[i], outBuffers[i], device);
     }
     return out;
   }
+}
+
+// An allocation failure inside a device names the primitive and the shapes involved.
+function executionError(
+  prim: Primitive,
+  inAvals: Aval[],
+  outAvals: Aval[],
+  error: unknown,
+): unknown {
+  if (
+    !(error instanceof RangeError) ||
+    !/allocation failed|Invalid typed array length/.test(error.message)
+  ) {
+    return error;
+  }
+  const fmt = (a: Aval) => `${a.dtype}${fmtShape(a.shape)}`;
+  return new RangeError(
+    `${prim.name}: out of memory computing ${outAvals.map(fmt).join(", ")} from ${
+      inAvals.map(fmt).join(", ")
+    }`,
+    { cause: error },
+  );
 }
 
 const evalTrace = new EvalTrace();

@@ -377,5 +377,19 @@ Deno.test("bad input gets clear errors", async (t) => {
     );
     assert.throws(() => np.ones([2, 2]).item(), /item: only a tensor of size 1/);
     assert.throws(() => np.arange(0, 1, 0), /step must not be zero/);
+    assert.throws(
+      () => np.ones([2]).astype("complex64" as never),
+      /astype: unknown dtype "complex64"/,
+    );
+  });
+  await t.step("sizes that cannot be allocated", () => {
+    assert.throws(
+      () => np.zeros([1e6, 1e6]),
+      /np\.zeros: cannot allocate 1000000000000 elements of float32/,
+    );
+    assert.throws(
+      () => np.broadcastTo(np.ones([1]), [1e6, 1e6]),
+      /broadcast_in_dim: out of memory computing float32\(1000000, 1000000\)/,
+    );
   });
 });

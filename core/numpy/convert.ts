@@ -140,6 +140,7 @@ export function asTensor(x: ArrayLike, dtype?: DType): Tensor {
 
 /** Casts to `dtype` (a no-op when it already has it). */
 export function astype(x: Tensor, dtype: DType, weak = false): Tensor {
+  checkDType(dtype, "astype");
   if (x.dtype === dtype && x.aval.weak === weak) return x;
   return bind1(convertElementType, [x], { dtype, weak });
 }

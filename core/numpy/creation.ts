@@ -3,7 +3,14 @@
  * @module
  */
 
-import { castScalar, checkDType, DEFAULT_FLOAT, type DType, STORAGE } from "../dtype.ts";
+import {
+  allocateFor,
+  castScalar,
+  checkDType,
+  DEFAULT_FLOAT,
+  type DType,
+  STORAGE,
+} from "../dtype.ts";
 import { getDevice } from "../device.ts";
 import { checkShape, describe, sizeOf } from "../shape.ts";
 import type { Tensor } from "../tensor.ts";
@@ -19,8 +26,8 @@ function make(
   fill: (storage: InstanceType<(typeof STORAGE)[DType]>) => void,
 ): Tensor {
   const dims = checkShape(shape, op);
-  const storage = new STORAGE[dtype](sizeOf(dims));
-  fill(storage);
+  const storage = allocateFor(op, dtype, sizeOf(dims));
+  fill(storage as InstanceType<(typeof STORAGE)[DType]>);
   const device = options.device === undefined ? undefined : getDevice(options.device);
   return fromHostData(storage, dims, dtype, false, device);
 }

@@ -95,11 +95,14 @@ const LIBM_UNARY = new Set([
 ]);
 
 const fn = (dtype: DType, name: string) => (dtype === "float32" ? `${name}f` : name);
+/** exp as the eager kernels compute it (`KILN_EXP_*` in kiln.h: libmvec's expf, inlined). */
+const exp = (dtype: DType) => (dtype === "float32" ? "kiln_expf" : "exp");
 
 /** The C expression of unary primitive `name` on `x` of `dtype`, or undefined if unknown. */
 export function unaryC(name: string, dtype: DType, x: string): string | undefined {
   const T = CTYPE[dtype];
   if (dtype === "float32" || dtype === "float64") {
+    if (name === "exp") return `${exp(dtype)}(${x})`;
     if (LIBM_UNARY.has(name)) return `${fn(dtype, name)}(${x})`;
     switch (name) {
       case "neg":
@@ -115,7 +118,7 @@ export function unaryC(name: string, dtype: DType, x: string): string | undefine
       case "reciprocal":
         return `((${T})1 / ${x})`;
       case "logistic":
-        return `((${T})1 / ((${T})1 + ${fn(dtype, "exp")}(-${x})))`;
+        return `((${T})1 / ((${T})1 + ${exp(dtype)}(-${x})))`;
       case "isnan":
         return `(uint8_t)(isnan(${x}) != 0)`;
       case "isinf":

@@ -34,7 +34,7 @@
   UNARY(abs, tc, T, KILN_PAR_CHEAP, M(fabs)(v))                                                 \
   /* sign keeps ±0 and NaN as they are, like NumPy */                                           \
   UNARY(sign, tc, T, KILN_PAR_CHEAP, v > 0 ? (T)1 : (v < 0 ? (T)-1 : v))                        \
-  UNARY(exp, tc, T, KILN_PAR_MATH, M(exp)(v))                                                   \
+  UNARY(exp, tc, T, KILN_PAR_MATH, KILN_EXP_##tc(v))                                            \
   UNARY(exp2, tc, T, KILN_PAR_MATH, M(exp2)(v))                                                 \
   UNARY(expm1, tc, T, KILN_PAR_MATH, M(expm1)(v))                                               \
   UNARY(log, tc, T, KILN_PAR_MATH, M(log)(v))                                                   \
@@ -63,7 +63,7 @@
   UNARY(trunc, tc, T, KILN_PAR_CHEAP, M(trunc)(v))                                              \
   UNARY(reciprocal, tc, T, KILN_PAR_CHEAP, (T)1 / v)                                            \
   /* exp(-v) overflows to inf for very negative v, giving exactly 0 */                          \
-  UNARY(logistic, tc, T, KILN_PAR_MATH, (T)1 / ((T)1 + M(exp)(-v)))                             \
+  UNARY(logistic, tc, T, KILN_PAR_MATH, (T)1 / ((T)1 + KILN_EXP_##tc(-v)))                      \
   UNARY(erf, tc, T, KILN_PAR_MATH, M(erf)(v))
 
 KILN_FLOAT_TYPES(FLOAT_UNARY)

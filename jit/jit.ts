@@ -8,7 +8,7 @@
 import { z } from "npm:zod@4";
 import { debug } from "../core/debug.ts";
 import { defaultDevice, type Device, getDevice } from "../core/device.ts";
-import { type Graph, Literal } from "../core/graph.ts";
+import { Graph, Literal } from "../core/graph.ts";
 import { asTensor } from "../core/numpy/convert.ts";
 import { Primitive } from "../core/primitive.ts";
 import { fmtShape } from "../core/shape.ts";
@@ -53,11 +53,24 @@ export interface JitParams {
 
 function structuralKey(graph: Graph, deviceName: string, donated: boolean[]): string {
   const literals: string[] = [];
+  const text = graphKey(graph, literals);
+  return `${deviceName}|${donated.map(Number).join("")}|${text}|${literals.join(",")}`;
+}
+
+// The printout of a graph and, recursively, of the graphs in its equations' params (control
+// flow bodies print as `{graph 2->2}`); digests of its literals are appended to `literals`.
+function graphKey(graph: Graph, literals: string[]): string {
+  let text = graph.toString();
   for (const e of graph.eqns) {
     for (const a of e.inputs) if (a instanceof Literal) literals.push(literalDigest(a.value));
+    for (const value of Object.values(e.params ?? {})) {
+      for (const g of Array.isArray(value) ? value : [value]) {
+        if (g instanceof Graph) text += `\n${graphKey(g, literals)}`;
+      }
+    }
   }
   for (const a of graph.outputs) if (a instanceof Literal) literals.push(literalDigest(a.value));
-  return `${deviceName}|${donated.map(Number).join("")}|${graph.toString()}|${literals.join(",")}`;
+  return text;
 }
 
 // FNV-1a over a constant's bytes: constants with the same printout but different data differ.

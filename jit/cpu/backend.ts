@@ -1,8 +1,10 @@
 /**
  * The CPU back end of the JIT: one C translation unit per graph, compiled by the system
  * compiler into one shared library (linked against the kernel library for matmul, conv and
- * the other library calls) and run with one synchronous FFI call per jitted call. Primitives
- * it cannot compile run as eager steps between compiled segments.
+ * the other library calls) and run with one synchronous FFI call per jitted call. Control flow
+ * (`cond`, `while`, `scan`) is lowered natively: each body graph is planned and compiled into
+ * C functions of the same unit, called from a loop in C. Primitives it cannot compile (and
+ * control flow whose bodies contain one) run as eager steps between compiled segments.
  * @module
  */
 
@@ -10,15 +12,17 @@ import header from "../../kernels/cpu/kiln.h" with { type: "text" };
 import { debug, debugLevel } from "../../core/debug.ts";
 import { getDevice } from "../../core/device.ts";
 import { STORAGE, type TypedArray } from "../../core/dtype.ts";
-import { type Atom, fmtAval, type Graph, Literal, Var } from "../../core/graph.ts";
-import type { Primitive } from "../../core/primitive.ts";
+import { type Atom, type Eqn, fmtAval, type Graph, Literal, Var } from "../../core/graph.ts";
+import type { Aval, Primitive } from "../../core/primitive.ts";
+import type { ScanParams, WhileParams } from "../../core/prims/control.ts";
+import { sizeOf } from "../../core/shape.ts";
 import { fromHostData } from "../../core/trace.ts";
 import { compileSharedLibrary, DEFAULT_FLAGS, DEFAULT_LIBS } from "../../ffi/compile.ts";
 import { loadCpuLibrary } from "../../ffi/cpu_library.ts";
 import type { Backend, CompiledGraph, CompileOptions } from "../backend.ts";
 import { callC, describeCall, LIBRARY_PROTOTYPES } from "./library.ts";
 import { LoopGen, mergeGroups, Refuse } from "./loop_codegen.ts";
-import { align, type Buf, bytesOf, Planner, type Step } from "./plan.ts";
+import { align, type Buf, bytesOf, controlGraphs, Planner, type Step } from "./plan.ts";
 import { C_PRELUDE, CTYPE } from "./scalar_ops.ts";
 
 interface StepCode {
@@ -32,16 +36,45 @@ interface StepCode {
   describe: string;
 }
 
-function genStep(planner: Planner, step: Step, i: number): StepCode {
+/**
+ * What the compilations of one translation unit share: the constant pool, the planners whose
+ * constants go into the blob, and the C functions of control-flow bodies (emitted before the
+ * kernels that call them).
+ */
+interface Unit {
+  pool: { bytes: number };
+  planners: Planner[];
+  functions: string[];
+  subs: Map<Eqn, ControlCode>;
+  nextId: number;
+}
+
+/** A control-flow step's C function and the scratch bytes it needs in its parent's arena. */
+interface ControlCode {
+  /** The C text, `NAME` for the function name and `@DECLS@` for the pointers. */
+  text: string;
+  scratch: number;
+  describe: string;
+}
+
+/** A compiled (sub)graph: a C function `fn(void* const* P)` running it on a pointer table. */
+interface SubGraph {
+  fn: string;
+  arenaBytes: number;
+  describe: string[];
+}
+
+function genStep(planner: Planner, step: Step, i: number, unit: Unit, prefix: string): StepCode {
+  const kname = `${prefix}k${i}`;
   if (step.kind === "loop") {
     const root = step.roots[0];
-    let code = new LoopGen(planner, `k${i}`, step.roots, null).generate();
+    let code = new LoopGen(planner, kname, step.roots, null).generate();
     const shape = root.aval.shape;
     const nonUnit = shape.filter((d) => d !== 1).length;
     if (!code.hasReduce && nonUnit > 1) {
       const groups = mergeGroups(shape, code.forms);
       if (groups.length < nonUnit) {
-        code = new LoopGen(planner, `k${i}`, step.roots, groups).generate();
+        code = new LoopGen(planner, kname, step.roots, groups).generate();
       }
     }
     const kind = code.hasReduce ? "fused reduction" : "loop";
@@ -67,6 +100,19 @@ function genStep(planner: Planner, step: Step, i: number): StepCode {
       describe: `eager ${eqn.prim.name} -> ${fmtAval(eqn.outputs[0].aval)}`,
     };
   }
+  if (step.kind === "control") {
+    let code = unit.subs.get(eqn);
+    if (!code) unit.subs.set(eqn, code = genControl(planner, eqn, unit));
+    const scratch = planner.newBuf("bool", code.scratch, "arena");
+    writes.add(scratch);
+    const ref = (b: Buf) => b.name;
+    const body = code.text.replaceAll("@NAME@", kname).replaceAll(
+      /@(IN|OUT)(\d+)@/g,
+      (_, kind: string, k: string) =>
+        ref(kind === "IN" ? bufOfAtom(eqn.inputs[+k]) : planner.bufOf(eqn.outputs[+k])!),
+    ).replaceAll("@SCRATCH@", scratch.name);
+    return { step, body, reads, writes, describe: code.describe };
+  }
   const stmts = callC(
     eqn,
     (a) => bufOfAtom(a).name,
@@ -75,7 +121,7 @@ function genStep(planner: Planner, step: Step, i: number): StepCode {
   );
   return {
     step,
-    body: `static void k${i}(void* const* P) {\n@DECLS@\n${indent(stmts)}\n}`,
+    body: `static void ${kname}(void* const* P) {\n@DECLS@\n${indent(stmts)}\n}`,
     reads,
     writes,
     describe: describeCall(eqn, step.layout),
@@ -85,16 +131,168 @@ function genStep(planner: Planner, step: Step, i: number): StepCode {
 const indent = (s: string) => s.split("\n").map((l) => (l ? "  " + l : l)).join("\n");
 
 /** Plans, generating code until no value needs to be materialized additionally. */
-function planAndGenerate(planner: Planner): StepCode[] {
+function planAndGenerate(planner: Planner, unit: Unit, prefix: string): StepCode[] {
   for (let attempt = 0;; attempt++) {
     const steps = planner.plan();
     try {
-      return steps.map((s, i) => genStep(planner, s, i));
+      return steps.map((s, i) => genStep(planner, s, i, unit, prefix));
     } catch (error) {
       if (!(error instanceof Refuse) || planner.forced.has(error.v) || attempt > 10000) throw error;
       planner.forced.add(error.v);
     }
   }
+}
+
+const avalBytes = (a: Aval) => sizeOf(a.shape) * bytesOf(a.dtype);
+
+/**
+ * Compiles a control-flow body (or branch, or while predicate) into C functions of the unit:
+ * its kernels and `sN_run(void* const* P)`, which runs them on a pointer table laid out as a
+ * top-level graph's (inputs, outputs, the constant blob, its own arena) and copies the outputs
+ * that no kernel writes (inputs passed through, literals, repeated outputs).
+ */
+function compileSub(graph: Graph, unit: Unit): SubGraph {
+  const prefix = `s${unit.nextId++}_`;
+  const planner = new Planner(graph, unit.pool);
+  const codes = planAndGenerate(planner, unit, prefix);
+  const arenaBytes = placeArena(codes);
+  const nIn = graph.inputs.length, nOut = graph.outputs.length;
+  for (const c of codes) {
+    if (c.body === undefined) throw new Error(`cpu jit: internal error: eager step in a body`);
+    unit.functions.push(c.body.replace("@DECLS@", declarations(c, nIn, nOut)));
+  }
+  const lines = codes.map((_, i) => `${prefix}k${i}(P);`);
+  graph.outputs.forEach((o, j) => {
+    const first = graph.outputs.indexOf(o);
+    const b = o instanceof Var ? planner.bufOf(o) : undefined;
+    if (first === j && b !== undefined && b.kind === "out" && b.index === j) return;
+    const src = first !== j
+      ? `P[${nIn + first}]`
+      : o instanceof Literal
+      ? `(const char*)P[${nIn + nOut}] + ${planner.constBuf(o).offset}`
+      : `P[${graph.inputs.indexOf(o)}]`;
+    lines.push(`memcpy(P[${nIn + j}], ${src}, ${avalBytes(o.aval)});`);
+  });
+  unit.functions.push(`static void ${prefix}run(void* const* P) {\n${indent(lines.join("\n"))}\n}`);
+  unit.planners.push(planner);
+  return { fn: `${prefix}run`, arenaBytes, describe: codes.map((c) => c.describe) };
+}
+
+/**
+ * The C function of a cond, while or scan step. Its operands and outputs are the parent's
+ * buffers (`@INk@`, `@OUTk@`); `@SCRATCH@` is a region of the parent's arena holding two
+ * buffers per carry (the body reads one while writing the other; they swap every iteration),
+ * the while predicate and the bodies' arena (reused every iteration).
+ */
+function genControl(planner: Planner, eqn: Eqn, unit: Unit): ControlCode {
+  const constSlot = planner.graph.inputs.length + planner.graph.outputs.length;
+  const graphs = controlGraphs(eqn);
+  const subs = graphs.map((g) => compileSub(g, unit));
+  const arena = Math.max(0, ...subs.map((s) => s.arenaBytes));
+  const lines = [`char* const S = (char*)@SCRATCH@;`];
+  let top = 0;
+  const inner = (s: SubGraph) => s.describe.join("; ");
+  // double-buffered carries: cur/nxt pointer arrays, initialized from operands
+  const carries = (first: number, n: number) => {
+    const offA: number[] = [], offB: number[] = [];
+    for (let k = 0; k < n; k++) offA.push(top), top += align(avalBytes(eqn.inputs[first + k].aval));
+    for (let k = 0; k < n; k++) offB.push(top), top += align(avalBytes(eqn.inputs[first + k].aval));
+    const init = (offs: number[]) => offs.length ? offs.map((o) => `S + ${o}`).join(", ") : "0";
+    lines.push(`char* cur[${Math.max(1, n)}] = {${init(offA)}};`);
+    lines.push(`char* nxt[${Math.max(1, n)}] = {${init(offB)}};`);
+    for (let k = 0; k < n; k++) {
+      lines.push(`memcpy(cur[${k}], @IN${first + k}@, ${avalBytes(eqn.inputs[first + k].aval)});`);
+    }
+  };
+  const swap = (n: number) =>
+    Array.from(
+      { length: n },
+      (_, k) => `{ char* sw = cur[${k}]; cur[${k}] = nxt[${k}]; nxt[${k}] = sw; }`,
+    );
+  const finish = (n: number) => {
+    for (let k = 0; k < n; k++) {
+      lines.push(`memcpy(@OUT${k}@, cur[${k}], ${avalBytes(eqn.outputs[k].aval)});`);
+    }
+  };
+  let describe: string;
+  if (eqn.prim.name === "scan") {
+    const p = eqn.params as unknown as ScanParams;
+    const nC = p.numConsts, nK = p.numCarry, nX = eqn.inputs.length - nC - nK;
+    const nY = eqn.outputs.length - nK, nIn = nC + nK + nX, nOut = nK + nY, L = p.length;
+    carries(nC, nK);
+    const arenaOff = top;
+    top += arena;
+    lines.push(`void* Q[${nIn + nOut + 2}];`);
+    for (let c = 0; c < nC; c++) lines.push(`Q[${c}] = (void*)@IN${c}@;`);
+    lines.push(`Q[${nIn + nOut}] = P[${constSlot}];`, `Q[${nIn + nOut + 1}] = S + ${arenaOff};`);
+    const loop: string[] = [`const int64_t i = ${p.reverse ? `${L - 1} - t` : "t"};`];
+    for (let k = 0; k < nK; k++) {
+      loop.push(`Q[${nC + k}] = cur[${k}];`, `Q[${nIn + k}] = nxt[${k}];`);
+    }
+    for (let x = 0; x < nX; x++) {
+      const a = eqn.inputs[nC + nK + x].aval;
+      const slice = avalBytes({ ...a, shape: a.shape.slice(1) });
+      loop.push(`Q[${nC + nK + x}] = (void*)((const char*)@IN${nC + nK + x}@ + i * ${slice});`);
+    }
+    for (let y = 0; y < nY; y++) {
+      const a = eqn.outputs[nK + y].aval;
+      const slice = avalBytes({ ...a, shape: a.shape.slice(1) });
+      loop.push(`Q[${nIn + nK + y}] = (void*)((char*)@OUT${nK + y}@ + i * ${slice});`);
+    }
+    loop.push(`${subs[0].fn}(Q);`, ...swap(nK));
+    lines.push(`for (int64_t t = 0; t < ${L}; t++) {\n${indent(loop.join("\n"))}\n}`);
+    finish(nK);
+    describe = `scan x${L}${p.reverse ? " reverse" : ""} { ${inner(subs[0])} }`;
+  } else if (eqn.prim.name === "while") {
+    const p = eqn.params as unknown as WhileParams;
+    const nCC = p.condConsts, nBC = p.bodyConsts, nK = eqn.inputs.length - nCC - nBC;
+    carries(nCC + nBC, nK);
+    const pred = top;
+    top += 64;
+    const arenaOff = top;
+    top += arena;
+    const [cs, bs] = subs;
+    const nQc = nCC + nK + 1, nQb = nBC + 2 * nK;
+    lines.push(`void* Qc[${nQc + 2}];`, `void* Qb[${nQb + 2}];`);
+    for (let c = 0; c < nCC; c++) lines.push(`Qc[${c}] = (void*)@IN${c}@;`);
+    for (let b = 0; b < nBC; b++) lines.push(`Qb[${b}] = (void*)@IN${nCC + b}@;`);
+    lines.push(
+      `Qc[${nCC + nK}] = S + ${pred};`,
+      `Qc[${nQc}] = P[${constSlot}];`,
+      `Qc[${nQc + 1}] = S + ${arenaOff};`,
+      `Qb[${nQb}] = P[${constSlot}];`,
+      `Qb[${nQb + 1}] = S + ${arenaOff};`,
+    );
+    const loop: string[] = [];
+    for (let k = 0; k < nK; k++) loop.push(`Qc[${nCC + k}] = cur[${k}];`);
+    loop.push(`${cs.fn}(Qc);`, `if (!*(const uint8_t*)(S + ${pred})) break;`);
+    for (let k = 0; k < nK; k++) {
+      loop.push(`Qb[${nBC + k}] = cur[${k}];`, `Qb[${nBC + nK + k}] = nxt[${k}];`);
+    }
+    loop.push(`${bs.fn}(Qb);`, ...swap(nK));
+    lines.push(`for (;;) {\n${indent(loop.join("\n"))}\n}`);
+    finish(nK);
+    describe = `while { ${inner(cs)} } do { ${inner(bs)} }`;
+  } else {
+    const nA = eqn.inputs.length - 1, nO = eqn.outputs.length, n = subs.length;
+    top += arena;
+    lines.push(
+      `int32_t k = *(const int32_t*)@IN0@;`,
+      `k = k < 0 ? 0 : k > ${n - 1} ? ${n - 1} : k;`,
+      `void* Q[${nA + nO + 2}];`,
+    );
+    for (let a = 0; a < nA; a++) lines.push(`Q[${a}] = (void*)@IN${a + 1}@;`);
+    for (let o = 0; o < nO; o++) lines.push(`Q[${nA + o}] = (void*)@OUT${o}@;`);
+    lines.push(`Q[${nA + nO}] = P[${constSlot}];`, `Q[${nA + nO + 1}] = S;`);
+    const cases = subs.map((s, k) => `case ${k}: ${s.fn}(Q); break;`);
+    lines.push(`switch (k) {\n${indent(cases.join("\n"))}\n}`);
+    describe = `cond ${subs.map((s, k) => `${k}: { ${inner(s)} }`).join(" ")}`;
+  }
+  return {
+    text: `static void @NAME@(void* const* P) {\n@DECLS@\n${indent(lines.join("\n"))}\n}`,
+    scratch: top,
+    describe,
+  };
 }
 
 /** First-fit arena placement by liveness; returns the arena size in bytes. */
@@ -291,8 +489,15 @@ type Segment =
   | { eager: Step & { kind: "eager" }; index: number };
 
 function compileCpu(graph: Graph, donated: boolean[]): CompiledGraph {
-  const planner = new Planner(graph);
-  const codes = planAndGenerate(planner);
+  const unit: Unit = {
+    pool: { bytes: 0 },
+    planners: [],
+    functions: [],
+    subs: new Map(),
+    nextId: 0,
+  };
+  const planner = new Planner(graph, unit.pool);
+  const codes = planAndGenerate(planner, unit, "");
   const arenaBytes = placeArena(codes);
   donate(codes, planner, donated);
   const nIn = graph.inputs.length, nOut = graph.outputs.length;
@@ -331,6 +536,7 @@ function compileCpu(graph: Graph, donated: boolean[]): CompiledGraph {
     C_PRELUDE,
     LIBRARY_PROTOTYPES,
     ...(timed ? [TIMING_PRELUDE(codes.length)] : []),
+    ...unit.functions,
     ...kernels,
     ...segments.map((s) =>
       `void ${s.entry}(${params}) {\n  void* P[${nParams}] = {${args}};\n${
@@ -354,10 +560,12 @@ function compileCpu(graph: Graph, donated: boolean[]): CompiledGraph {
   );
 
   // constants and the arena, allocated once
-  const constBlob = new Uint8Array(Math.max(64, planner.constBytes));
-  for (const [tensor, buf] of planner.consts) {
-    const t = tensor as { dataSync(): TypedArray };
-    new STORAGE[buf.dtype](constBlob.buffer, buf.offset, buf.size).set(t.dataSync() as never);
+  const constBlob = new Uint8Array(Math.max(64, unit.pool.bytes));
+  for (const p of [planner, ...unit.planners]) {
+    for (const [tensor, buf] of p.consts) {
+      const t = tensor as { dataSync(): TypedArray };
+      new STORAGE[buf.dtype](constBlob.buffer, buf.offset, buf.size).set(t.dataSync() as never);
+    }
   }
   const arena = new Uint8Array(Math.max(64, arenaBytes));
   const outBufs: (Buf | undefined)[] = graph.outputs.map((o) => {

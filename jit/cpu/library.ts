@@ -85,6 +85,8 @@ export function canCall(eqn: Eqn): boolean {
       return dt !== "bool";
     case "pad":
     case "concatenate":
+    case "dynamic_slice":
+    case "dynamic_update_slice":
       return true;
     case "argmax":
     case "argmin":
@@ -137,9 +139,9 @@ export function callC(
   const copy = (
     shape: number[],
     src: string,
-    so: number,
+    so: number | string,
     ss: number[],
-    dO: number,
+    dO: number | string,
     ds: number[],
   ) => {
     if (sizeOf(shape) === 0) return;
@@ -185,6 +187,26 @@ export function callC(
         copy(shape, ref(a), 0, stridesOf(shape), offset * os[axis], os);
         offset += shape[axis];
       }
+      break;
+    }
+    case "dynamic_slice":
+    case "dynamic_update_slice": {
+      // the element offset of the box at the clamped start indices (read at run time)
+      const update = name === "dynamic_update_slice";
+      const xs = x.aval.shape, box = update ? eqn.inputs[1].aval.shape : out.shape;
+      const st = stridesOf(xs);
+      const starts = eqn.inputs.slice(update ? 2 : 1);
+      lines.push(`{`, `int64_t off = 0;`);
+      starts.forEach((a, i) => {
+        const hi = xs[i] - box[i];
+        const clamped = `(s < 0 ? 0 : s > ${hi} ? ${hi} : s)`;
+        lines.push(`{ const int64_t s = (int64_t)${ref(a)}[0]; off += ${clamped} * ${st[i]}; }`);
+      });
+      if (update) {
+        if (size > 0) lines.push(`memcpy(${o}, ${ref(x)}, ${size * bytes});`);
+        copy([...box], ref(eqn.inputs[1]), 0, stridesOf(box), "off", st);
+      } else copy([...box], ref(x), "off", st, 0, stridesOf(box));
+      lines.push(`(void)off;`, `}`);
       break;
     }
     case "argmax":

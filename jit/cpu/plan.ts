@@ -8,6 +8,8 @@
 
 import type { DType } from "../../core/dtype.ts";
 import { type Atom, type Eqn, type Graph, Literal, Var } from "../../core/graph.ts";
+import type { CondParams, ScanParams, WhileParams } from "../../core/prims/control.ts";
+import { optimize } from "../passes.ts";
 import { transpose as transposePrim } from "../../core/prims/structure.ts";
 import { binaryDefs, unaryDefs } from "../../core/prims/elementwise.ts";
 import { sizeOf } from "../../core/shape.ts";
@@ -46,7 +48,11 @@ export interface PlanContext {
 export type Step =
   | { kind: "loop"; roots: Var[] }
   | { kind: "call"; eqn: Eqn; layout?: DotLayout }
+  | { kind: "control"; eqn: Eqn }
   | { kind: "eager"; eqn: Eqn };
+
+/** How an equation runs: fused into a loop kernel, a library call, native control flow, eager. */
+export type Kind = "loop" | "call" | "control" | "eager";
 
 const VIEWS = new Set(["broadcast_in_dim", "transpose", "slice", "rev", "reshape"]);
 const REDUCTIONS = new Set(["reduce_sum", "reduce_prod", "reduce_max", "reduce_min"]);
@@ -58,9 +64,42 @@ const ELEMENTWISE = new Set([
   "stop_gradient",
 ]);
 
+const CONTROL = new Set(["cond", "while", "scan"]);
+const optimizedGraphs = new WeakMap<Graph, Graph>();
+const nativeGraphs = new WeakMap<Graph, boolean>();
+
+/** A control-flow body graph after the JIT's graph passes (memoized). */
+export function optimizedGraph(graph: Graph): Graph {
+  let g = optimizedGraphs.get(graph);
+  if (!g) optimizedGraphs.set(graph, g = optimize(graph));
+  return g;
+}
+
+/** The graphs a control-flow equation carries (optimized): cond branches, while cond+body, scan body. */
+export function controlGraphs(eqn: Eqn): Graph[] {
+  const p = eqn.params as unknown;
+  const graphs = eqn.prim.name === "cond"
+    ? (p as CondParams).branches
+    : eqn.prim.name === "while"
+    ? [(p as WhileParams).cond, (p as WhileParams).body]
+    : [(p as ScanParams).body];
+  return graphs.map(optimizedGraph);
+}
+
+/** Whether every equation of `graph` (recursively) compiles natively: no eager step. */
+function isNative(graph: Graph): boolean {
+  let ok = nativeGraphs.get(graph);
+  if (ok === undefined) {
+    ok = graph.eqns.every((e) => classify(e) !== "eager");
+    nativeGraphs.set(graph, ok);
+  }
+  return ok;
+}
+
 /** How an equation runs. */
-export function classify(eqn: Eqn): "loop" | "call" | "eager" {
+export function classify(eqn: Eqn): Kind {
   const name = eqn.prim.name;
+  if (CONTROL.has(name)) return controlGraphs(eqn).every(isNative) ? "control" : "eager";
   if (eqn.prim.rules.run !== undefined || eqn.outputs.length !== 1) return "eager";
   if (ELEMENTWISE.has(name) || VIEWS.has(name) || REDUCTIONS.has(name) || name === "iota") {
     return "loop";
@@ -71,7 +110,7 @@ export function classify(eqn: Eqn): "loop" | "call" | "eager" {
 /** The planner's state for one graph. */
 export class Planner implements PlanContext {
   readonly eqns: Eqn[];
-  readonly kinds = new Map<Eqn, "loop" | "call" | "eager">();
+  readonly kinds = new Map<Eqn, Kind>();
   readonly producers = new Map<Var, Eqn>();
   readonly consumers = new Map<Var, Eqn[]>();
   readonly layouts = new Map<Eqn, DotLayout>();
@@ -80,13 +119,16 @@ export class Planner implements PlanContext {
   materialized = new Set<Var>();
   readonly bufs = new Map<Var, Buf>();
   readonly consts = new Map<unknown, Buf>();
-  constBytes = 0;
   private nextBuf = 0;
   private expensiveMemo = new Map<Var, boolean>();
   private reduceMemo = new Map<Var, number>();
   private uniform = new Map<unknown, number | undefined>();
 
-  constructor(readonly graph: Graph) {
+  /**
+   * `pool` allocates constant bytes; planners of control-flow bodies share their parent's,
+   * so that every constant of a translation unit lives in one blob.
+   */
+  constructor(readonly graph: Graph, readonly pool: { bytes: number } = { bytes: 0 }) {
     this.eqns = [];
     const swapped = swappableDots(graph);
     for (const eqn of graph.eqns) {
@@ -145,6 +187,11 @@ export class Planner implements PlanContext {
     return { name: `b${this.nextBuf++}`, dtype, size, kind, index, offset: 0 };
   }
 
+  /** Bytes of constants allocated so far (in the shared pool). */
+  get constBytes(): number {
+    return this.pool.bytes;
+  }
+
   bufOf(v: Var): Buf | undefined {
     return this.bufs.get(v);
   }
@@ -158,8 +205,8 @@ export class Planner implements PlanContext {
     if (!buf) {
       const size = l.value.size;
       buf = this.newBuf(l.aval.dtype, size, "const");
-      buf.offset = this.constBytes;
-      this.constBytes += align(size * bytesOf(l.aval.dtype));
+      buf.offset = this.pool.bytes;
+      this.pool.bytes += align(size * bytesOf(l.aval.dtype));
       this.consts.set(l.value, buf);
     }
     return buf;
@@ -254,6 +301,7 @@ export class Planner implements PlanContext {
       if (kind === "loop") {
         if (m.has(eqn.outputs[0])) steps.push({ kind: "loop", roots: [eqn.outputs[0]] });
       } else if (kind === "call") steps.push({ kind: "call", eqn, layout: this.layouts.get(eqn) });
+      else if (kind === "control") steps.push({ kind: "control", eqn });
       else steps.push({ kind: "eager", eqn });
     }
     return steps;

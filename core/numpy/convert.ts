@@ -37,12 +37,19 @@ export interface ArrayOptions {
   device?: string;
 }
 
-// Walks nested arrays once: shape from the first element of each level, then checks every
-// level is rectangular and every leaf is a number or boolean.
-function flattenNested(
-  data: NestedInput,
-  op: string,
-): { values: number[]; shape: number[]; allBool: boolean } {
+/** Nested JS data flattened: row-major values (booleans as 0/1), shape, and leaf counts. */
+export interface FlatNested {
+  values: number[];
+  shape: number[];
+  numbers: number;
+  booleans: number;
+}
+
+/**
+ * Walks nested arrays once: the shape from the first element of each level, then checks that
+ * every level is rectangular and every leaf is a number or boolean (errors name `op`).
+ */
+export function flattenNested(data: NestedInput, op: string): FlatNested {
   const shape: number[] = [];
   let level: unknown = data;
   while (Array.isArray(level)) {
@@ -51,19 +58,20 @@ function flattenNested(
     level = level[0];
   }
   const values: number[] = [];
-  let allBool = true, sawLeaf = false;
+  let numbers = 0, booleans = 0;
   const walk = (node: unknown, depth: number) => {
     if (depth === shape.length) {
       if (typeof node === "number") {
-        allBool = false;
+        numbers++;
         values.push(node);
-      } else if (typeof node === "boolean") values.push(node ? 1 : 0);
-      else {
+      } else if (typeof node === "boolean") {
+        booleans++;
+        values.push(node ? 1 : 0);
+      } else {
         throw new TypeError(
           `${op}: expected numbers or booleans, got ${describe(node)} at depth ${depth}`,
         );
       }
-      sawLeaf = true;
       return;
     }
     if (!Array.isArray(node) || node.length !== shape[depth]) {
@@ -76,7 +84,7 @@ function flattenNested(
     for (const child of node) walk(child, depth + 1);
   };
   walk(data, 0);
-  return { values, shape, allBool: allBool && sawLeaf };
+  return { values, shape, numbers, booleans };
 }
 
 /**
@@ -108,7 +116,8 @@ export function array(data: ArrayLike, options: ArrayOptions = {}): Tensor {
   if (!Array.isArray(data)) {
     throw new TypeError(`${op}: cannot make a tensor from ${describe(data)}`);
   }
-  const { values, shape, allBool } = flattenNested(data, op);
+  const { values, shape, numbers, booleans } = flattenNested(data, op);
+  const allBool = numbers === 0 && booleans > 0;
   const dt = dtype ?? (allBool ? "bool" : DEFAULT_FLOAT);
   const storage = new STORAGE[dt](values.length);
   if (isFloat(dt)) storage.set(values);

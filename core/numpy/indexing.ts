@@ -30,7 +30,14 @@ import {
 } from "../shape.ts";
 import { Tensor } from "../tensor.ts";
 import { bind1, fromHostData } from "../trace.ts";
-import { type ArrayLike, asTensor, astype, broadcastTo, type NestedInput } from "./convert.ts";
+import {
+  type ArrayLike,
+  asTensor,
+  astype,
+  broadcastTo,
+  flattenNested,
+  type NestedInput,
+} from "./convert.ts";
 import {
   add,
   clip,
@@ -134,45 +141,23 @@ function parseSliceString(text: string, op: string): Slice | "..." {
  */
 export type IndexItem = number | null | string | Slice | Tensor | NestedInput | TypedArray;
 
+// Flattens a nested index list; integers or booleans only, not mixed.
 function walkNested(
   data: NestedInput,
   op: string,
 ): { values: number[]; shape: number[]; kind: "int" | "bool" } {
-  const shape: number[] = [];
-  let level: unknown = data;
-  while (Array.isArray(level)) {
-    shape.push(level.length);
-    if (level.length === 0) break;
-    level = level[0];
+  const { values, shape, numbers, booleans } = flattenNested(data, op);
+  for (const v of numbers > 0 ? values : []) {
+    if (!Number.isInteger(v)) {
+      throw new TypeError(
+        `${op}: indices must be integers (or booleans), got ${v}; float indices are not allowed`,
+      );
+    }
   }
-  const values: number[] = [];
-  let nums = 0, bools = 0;
-  const walk = (node: unknown, depth: number) => {
-    if (depth === shape.length) {
-      if (typeof node === "number") {
-        if (!Number.isInteger(node)) {
-          throw new TypeError(
-            `${op}: indices must be integers (or booleans), got ${node}; float indices are not allowed`,
-          );
-        }
-        nums++;
-        values.push(node);
-      } else if (typeof node === "boolean") {
-        bools++;
-        values.push(node ? 1 : 0);
-      } else throw new TypeError(`${op}: indices must be integers, got ${describe(node)}`);
-      return;
-    }
-    if (!Array.isArray(node) || node.length !== shape[depth]) {
-      throw new RangeError(`${op}: ragged nested index array (shape so far ${fmtShape(shape)})`);
-    }
-    for (const c of node) walk(c, depth + 1);
-  };
-  walk(data, 0);
-  if (nums > 0 && bools > 0) {
+  if (numbers > 0 && booleans > 0) {
     throw new TypeError(`${op}: an index array mixes integers and booleans`);
   }
-  return { values, shape, kind: bools > 0 ? "bool" : "int" };
+  return { values, shape, kind: booleans > 0 ? "bool" : "int" };
 }
 
 /**

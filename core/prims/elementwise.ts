@@ -13,6 +13,23 @@ import type { Tensor } from "../tensor.ts";
 import { bind1, scalarTensor } from "../trace.ts";
 import { matchBatch } from "../vmap.ts";
 import { broadcastInDim } from "./structure.ts";
+import {
+  type ByDType,
+  erf,
+  everyDType,
+  floats,
+  i32,
+  intDiv,
+  intMax,
+  intMin,
+  intPow,
+  intRem,
+  nanMax,
+  nanMin,
+  numeric,
+  roundHalfEven,
+  u32,
+} from "./scalar.ts";
 
 /** Parameters of elementwise primitives (none). */
 export type NoParams = Record<string, never>;
@@ -41,9 +58,6 @@ function elementwiseBatch<P>(prim: () => Primitive<P>): PrimitiveRules<P>["batch
 
 type Scalar1 = (x: number) => number;
 type Scalar2 = (a: number, b: number) => number;
-
-/** Per-dtype scalar functions; a dtype missing here is rejected by the shape rule. */
-type ByDType<F> = Partial<Record<DType, F>>;
 
 /** The scalar semantics of a unary primitive, for each dtype it accepts. */
 export interface UnaryDef {
@@ -200,91 +214,6 @@ function binop(name: string, def: BinaryDef): Primitive<NoParams> {
   binaryDefs[name] = def;
   return prim;
 }
-
-// ---- scalar semantics -------------------------------------------------------------------
-
-const floats = <F>(f: F): ByDType<F> => ({ float32: f, float64: f });
-const numeric = <F>(f: F, i32: F, u32: F): ByDType<F> => ({
-  float32: f,
-  float64: f,
-  int32: i32,
-  uint32: u32,
-});
-const everyDType = <F>(f: F): ByDType<F> => ({
-  float32: f,
-  float64: f,
-  int32: f,
-  uint32: f,
-  bool: f,
-});
-
-/** Round half to even, as NumPy's `round`. */
-export function roundHalfEven(x: number): number {
-  if (!Number.isFinite(x)) return x;
-  const r = Math.round(x);
-  return Math.abs(x - Math.trunc(x)) === 0.5 && r % 2 !== 0 ? r - 1 : r;
-}
-
-/** The error function: Maclaurin series below 2.5, a continued fraction for erfc above. */
-export function erf(x: number): number {
-  if (Number.isNaN(x)) return NaN;
-  const ax = Math.abs(x);
-  if (ax < 2.5) {
-    // Maclaurin series: terms peak near e^(x²) ≈ 500, leaving ~1e-13 relative accuracy
-    let term = x, sum = x;
-    const x2 = x * x;
-    for (let n = 1; n < 100 && Math.abs(term) > 1e-17 * Math.abs(sum); n++) {
-      term *= -x2 / n;
-      sum += term / (2 * n + 1);
-    }
-    return sum * 1.1283791670955126;
-  }
-  if (ax > 6) return Math.sign(x);
-  return Math.sign(x) * (1 - erfcPositive(ax));
-}
-
-// erfc for x >= 2.5 by a continued fraction (Lentz), accurate to ~1e-15.
-function erfcPositive(x: number): number {
-  const tiny = 1e-300;
-  let f = x, c = x, d = 0;
-  for (let n = 1; n < 200; n++) {
-    const an = n / 2;
-    d = x + an * d;
-    d = d === 0 ? tiny : 1 / d;
-    c = x + an / c;
-    if (c === 0) c = tiny;
-    const delta = c * d;
-    f *= delta;
-    if (Math.abs(delta - 1) < 1e-16) break;
-  }
-  return Math.exp(-x * x) / (f * Math.sqrt(Math.PI));
-}
-
-const i32 = (x: number) => x | 0;
-const u32 = (x: number) => x >>> 0;
-
-/** Integer division truncating toward zero; by 0 gives 0 (no trap, like the C kernels). */
-function intDiv(a: number, b: number): number {
-  return b === 0 ? 0 : Math.trunc(a / b);
-}
-function intRem(a: number, b: number): number {
-  return b === 0 ? 0 : a % b;
-}
-function intPow(base: number, exp: number, wrap: (x: number) => number): number {
-  if (exp < 0) return base === 1 ? 1 : base === -1 ? (exp % 2 === 0 ? 1 : -1) : 0;
-  let result = 1, b = base, e = exp;
-  while (e > 0) {
-    if (e & 1) result = wrap(Math.imul(result, b));
-    b = wrap(Math.imul(b, b));
-    e = Math.floor(e / 2);
-  }
-  return wrap(result);
-}
-// NaN-propagating max/min, as NumPy's maximum/minimum and the C kernels.
-const nanMax = (a: number, b: number) => (a !== a || b !== b ? NaN : a > b ? a : b);
-const nanMin = (a: number, b: number) => (a !== a || b !== b ? NaN : a < b ? a : b);
-const intMax = (a: number, b: number) => (a > b ? a : b);
-const intMin = (a: number, b: number) => (a < b ? a : b);
 
 // ---- unary ------------------------------------------------------------------------------
 

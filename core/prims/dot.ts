@@ -242,11 +242,29 @@ function dotTransposeLhs(
   // among y's remaining (ascending) axes
   const order = yContract.map((_, i) => i).sort((i, j) => yContract[i] - yContract[j]);
   const xContractSortedByY = order.map((i) => xContract[i]);
-  const resultAxes = [...xBatch, ...xKept, ...xContractSortedByY];
-  const perm = new Array<number>(xNdim);
-  resultAxes.forEach((axis, i) => (perm[axis] = i));
+  const permFor = (resultAxes: number[]) => {
+    const perm = new Array<number>(xNdim);
+    resultAxes.forEach((axis, i) => (perm[axis] = i));
+    return perm;
+  };
+  const isIdentity = (perm: number[]) => perm.every((p, i) => p === i);
+  const perm = permFor([...xBatch, ...xKept, ...xContractSortedByY]);
+  if (!isIdentity(perm)) {
+    // y · ct puts x's contracting axes first; when that is x's own layout (the weight of
+    // x @ W, say) it saves materializing a transpose of the gradient
+    const swappedPerm = permFor([...xBatch, ...xContractSortedByY, ...xKept]);
+    if (isIdentity(swappedPerm)) {
+      const swapped: DotGeneralParams = {
+        lhsContracting: yKept,
+        rhsContracting: ansY,
+        lhsBatch: yBatch,
+        rhsBatch: ansBatch,
+      };
+      return bind1(dotGeneral, [y, ct], swapped);
+    }
+  }
   const prod = bind1(dotGeneral, [ct, y], dims);
-  return perm.every((p, i) => p === i) ? prod : bind1(transposePrim, [prod], { perm });
+  return isIdentity(perm) ? prod : bind1(transposePrim, [prod], { perm });
 }
 
 // integer matmul with 32-bit wraparound, as the C kernels

@@ -1,0 +1,657 @@
+/**
+ * `io`: safetensors and `.npy` round-trips for every dtype and nested pytrees, files from other
+ * tools (hand-built safetensors, NumPy itself when python3 has it), clear errors for malformed
+ * files, and a seeded fuzz of both readers with corrupted bytes.
+ */
+
+import { np, type Tensor } from "../mod.ts";
+import * as io from "../io/index.ts";
+import { assert, fc, rng } from "./helpers.ts";
+
+const DTYPES = ["float32", "float64", "int32", "uint32", "bool"] as const;
+
+function sample(dtype: typeof DTYPES[number], shape: number[], seed = 1): Tensor {
+  const r = rng(seed);
+  const n = shape.reduce((a, b) => a * b, 1);
+  const vals = Array.from({ length: n }, () => {
+    const u = r();
+    switch (dtype) {
+      case "bool":
+        return u < 0.5 ? 0 : 1;
+      case "int32":
+        return Math.floor((u - 0.5) * 2 ** 32);
+      case "uint32":
+        return Math.floor(u * 2 ** 32);
+      default:
+        return (u - 0.5) * 1e3;
+    }
+  });
+  return np.array(vals, { dtype }).reshape(shape);
+}
+
+function assertSameTensor(a: unknown, b: Tensor, what = ""): void {
+  assert.ok(a && typeof a === "object" && "dataSync" in a, `${what}: not a tensor`);
+  const t = a as Tensor;
+  assert.equal(t.dtype, b.dtype, `${what} dtype`);
+  assert.deepEqual(t.shape, b.shape, `${what} shape`);
+  assert.deepEqual(Array.from(t.dataSync()), Array.from(b.dataSync()), `${what} data`);
+}
+
+/** Deep comparison of pytrees: structure (arrays vs objects, key order, null/undefined) and leaves. */
+function assertSameTree(a: unknown, b: unknown, path = "root"): void {
+  if (b !== null && typeof b === "object" && "dataSync" in b) {
+    return assertSameTensor(a, b as Tensor, path);
+  }
+  if (typeof b === "number" || b === null || b === undefined) {
+    return assert.ok(Object.is(a, b), `${path}: ${String(a)} vs ${String(b)}`);
+  }
+  if (Array.isArray(b)) {
+    assert.ok(Array.isArray(a), `${path}: expected an array`);
+    assert.equal(a.length, b.length, `${path} length`);
+    return b.forEach((v, i) => assertSameTree(a[i], v, `${path}.${i}`));
+  }
+  assert.ok(a && typeof a === "object" && !Array.isArray(a), `${path}: expected an object`);
+  const ob = b as Record<string, unknown>, oa = a as Record<string, unknown>;
+  assert.deepEqual(Object.keys(oa), Object.keys(ob), `${path} keys`);
+  for (const k of Object.keys(ob)) assertSameTree(oa[k], ob[k], `${path}.${k}`);
+}
+
+/** A hand-built safetensors file, as another tool would write it (no kiln.treedef). */
+function rawSafetensors(
+  header: Record<string, unknown>,
+  data: Uint8Array,
+  headerLen?: number,
+): Uint8Array {
+  const h = new TextEncoder().encode(JSON.stringify(header));
+  const out = new Uint8Array(8 + h.length + data.length);
+  new DataView(out.buffer).setBigUint64(0, BigInt(headerLen ?? h.length), true);
+  out.set(h, 8);
+  out.set(data, 8 + h.length);
+  return out;
+}
+
+function f32Bytes(vals: number[]): Uint8Array {
+  return new Uint8Array(new Float32Array(vals).buffer);
+}
+
+function throwsNaming(fn: () => unknown, op: string, re?: RegExp): void {
+  assert.throws(fn, (e: unknown) => {
+    assert.ok(e instanceof Error, `not an Error: ${String(e)}`);
+    assert.ok(e.message.startsWith(op), `message does not name ${op}: ${e.message}`);
+    if (re) assert.match(e.message, re);
+    return true;
+  });
+}
+
+Deno.test("safetensors round-trips", async (t) => {
+  await t.step("every dtype and nested pytrees", () => {
+    const params = {
+      layers: [
+        { w: sample("float32", [2, 3]), b: sample("float64", [3], 2) },
+        { w: sample("int32", [4], 3), b: sample("uint32", [1, 2], 4), m: sample("bool", [5], 5) },
+      ],
+      step: 12,
+      lr: 0.5,
+      empty: sample("float32", [0, 3]),
+      scalar: sample("float64", [], 6),
+      nothing: null,
+      missing: undefined,
+      zlast: [[], {}, [sample("int32", [2, 2], 7)]],
+    };
+    const back = io.decodeSafetensors(io.encodeSafetensors(params));
+    assertSameTree(back, params);
+  });
+  await t.step("root leaf, empty tree, arrays at the root, integer-like keys", () => {
+    const x = sample("float32", [3], 8);
+    assertSameTree(io.decodeSafetensors(io.encodeSafetensors(x)), x);
+    assertSameTree(io.decodeSafetensors(io.encodeSafetensors({})), {});
+    assertSameTree(io.decodeSafetensors(io.encodeSafetensors([])), []);
+    const tr = [x, { "10": x, "2": 3, b: [x] }];
+    assertSameTree(io.decodeSafetensors(io.encodeSafetensors(tr)), tr);
+    assertSameTree(io.decodeSafetensors(io.encodeSafetensors(7)), 7);
+  });
+  await t.step("random trees (fast-check)", () => {
+    const leaf = fc.tuple(
+      fc.constantFrom(...DTYPES),
+      fc.array(fc.integer({ min: 0, max: 3 }), { maxLength: 3 }),
+      fc.integer(),
+    ).map(([d, s, seed]) => sample(d, s, seed));
+    const { node } = fc.letrec((tie) => ({
+      node: fc.oneof(
+        { depthSize: "small", withCrossShrink: true },
+        leaf,
+        fc.double({ noNaN: false }),
+        fc.constantFrom(null, undefined),
+        fc.array(tie("node"), { maxLength: 3 }),
+        fc.dictionary(fc.string({ maxLength: 3 }).filter((k) => !k.includes(".")), tie("node"), {
+          maxKeys: 3,
+        }),
+      ),
+    }));
+    fc.assert(
+      fc.property(node, (tr) => {
+        let bytes: Uint8Array;
+        try {
+          bytes = io.encodeSafetensors(tr);
+        } catch (e) {
+          // the one legitimate refusal: two leaves with the same key path ("" keys collide)
+          assert.match((e as Error).message, /both have the key path|__metadata__/);
+          return;
+        }
+        assertSameTree(io.decodeSafetensors(bytes), tr);
+      }),
+      { numRuns: 150, seed: 42 },
+    );
+  });
+  await t.step("files: save/load, saveSync/loadSync, metadata, inspect", async () => {
+    const dir = await Deno.makeTempDir();
+    try {
+      const params = { w: sample("float32", [2, 2]), b: [sample("bool", [3])], n: 1 };
+      const path = `${dir}/model.safetensors`;
+      await io.save(path, params, { metadata: { format: "kiln", epoch: "3" } });
+      assertSameTree(await io.load(path), params);
+      io.saveSync(`${dir}/b.safetensors`, params);
+      assertSameTree(io.loadSync(`${dir}/b.safetensors`), params);
+      const info = io.inspectSafetensors(await Deno.readFile(path));
+      assert.equal(info.metadata.epoch, "3");
+      assert.deepEqual(info.tensors["w"], { dtype: "F32", shape: [2, 2], dataOffsets: [0, 16] });
+      assert.deepEqual(info.tensors["b.0"].shape, [3]);
+      const bytes = await Deno.readFile(path);
+      const n = Number(new DataView(bytes.buffer).getBigUint64(0, true));
+      assert.equal((8 + n) % 8, 0, "data section aligned to 8 bytes");
+      assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name).sort(), [
+        "b.safetensors",
+        "model.safetensors",
+      ]);
+      await assert.rejects(
+        io.load(`${dir}/nope.safetensors`),
+        /^Error: io\.load: .*nope\.safetensors: No such file/,
+      );
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+});
+
+Deno.test("safetensors from other tools", async (t) => {
+  await t.step("no kiln.treedef: a flat object of name -> tensor, F16/BF16 as float32", () => {
+    // F16 [1, -2, 0.5, inf], BF16 [1, -3.5]
+    const f16 = new Uint8Array(new Uint16Array([0x3c00, 0xc000, 0x3800, 0x7c00]).buffer);
+    const bf16 = new Uint8Array(new Uint16Array([0x3f80, 0xc060]).buffer);
+    const data = new Uint8Array([...f32Bytes([1, 2, 3, 4, 5, 6]), ...f16, ...bf16]);
+    const bytes = rawSafetensors({
+      "__metadata__": { format: "pt" },
+      "model.a": { dtype: "F32", shape: [2, 3], data_offsets: [0, 24] },
+      "model.h": { dtype: "F16", shape: [4], data_offsets: [24, 32] },
+      "model.bf": { dtype: "BF16", shape: [2], data_offsets: [32, 36] },
+    }, data);
+    const out = io.decodeSafetensors(bytes) as Record<string, Tensor>;
+    assert.deepEqual(Object.keys(out), ["model.a", "model.h", "model.bf"]);
+    assert.deepEqual(out["model.a"].toArray(), [[1, 2, 3], [4, 5, 6]]);
+    assert.equal(out["model.h"].dtype, "float32");
+    assert.deepEqual(Array.from(out["model.h"].dataSync()), [1, -2, 0.5, Infinity]);
+    assert.deepEqual(Array.from(out["model.bf"].dataSync()), [1, -3.5]);
+  });
+  await t.step("a tensor named __proto__ stays an own property", () => {
+    const bytes = rawSafetensors(
+      JSON.parse('{"__proto__": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}'),
+      f32Bytes([9]),
+    );
+    const out = io.decodeSafetensors(bytes) as Record<string, Tensor>;
+    assert.ok(Object.hasOwn(out, "__proto__"));
+    assert.equal(Object.getPrototypeOf(out), Object.prototype);
+  });
+});
+
+Deno.test("safetensors errors", async (t) => {
+  const op = "io.decodeSafetensors";
+  const dec = (b: Uint8Array) => () => io.decodeSafetensors(b);
+  await t.step("offsets inconsistent with the shape", () => {
+    const b = rawSafetensors(
+      { w: { dtype: "F32", shape: [4], data_offsets: [0, 12] } },
+      f32Bytes([1, 2, 3]),
+    );
+    throwsNaming(
+      dec(b),
+      op,
+      /tensor "w" has data_offsets \[0, 12\] but shape \[4\] float32 needs 16 bytes/,
+    );
+  });
+  await t.step("the file name is in io.load's errors", async () => {
+    const dir = await Deno.makeTempDir();
+    try {
+      const path = `${dir}/model.safetensors`;
+      await Deno.writeFile(
+        path,
+        rawSafetensors(
+          { w: { dtype: "F32", shape: [4], data_offsets: [0, 12] } },
+          f32Bytes([1, 2, 3]),
+        ),
+      );
+      await assert.rejects(io.load(path), (e: Error) => {
+        assert.match(
+          e.message,
+          /^io\.load: .*model\.safetensors: tensor "w" has data_offsets \[0, 12\] but shape \[4\] float32 needs 16 bytes$/,
+        );
+        return true;
+      });
+      throwsNaming(() => io.loadSync(path), "io.loadSync");
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+  await t.step("headers: too short, oversized, beyond the file, not JSON, wrong shapes", () => {
+    throwsNaming(dec(new Uint8Array(5)), op, /too short/);
+    const huge = new Uint8Array(16);
+    new DataView(huge.buffer).setBigUint64(0, 2n ** 63n, true);
+    throwsNaming(dec(huge), op, /exceeds the 100000000-byte limit/);
+    throwsNaming(
+      dec(rawSafetensors({}, new Uint8Array(), 1000)),
+      op,
+      /exceeds the 2 bytes after it/,
+    );
+    throwsNaming(dec(rawSafetensors({}, new Uint8Array(), 1)), op, /not valid JSON/);
+    const notObj = rawSafetensors([] as unknown as Record<string, unknown>, new Uint8Array());
+    throwsNaming(dec(notObj), op, /must be a JSON object/);
+    throwsNaming(
+      dec(rawSafetensors({ w: { dtype: "F33", shape: [1], data_offsets: [0, 4] } }, f32Bytes([1]))),
+      op,
+      /tensor "w": dtype/,
+    );
+    throwsNaming(
+      dec(
+        rawSafetensors({ w: { dtype: "F32", shape: [-1], data_offsets: [0, 4] } }, f32Bytes([1])),
+      ),
+      op,
+      /tensor "w": shape\.0/,
+    );
+    throwsNaming(
+      dec(rawSafetensors({ w: { dtype: "F32", shape: [1], data_offsets: [0] } }, f32Bytes([1]))),
+      op,
+      /data_offsets/,
+    );
+    throwsNaming(
+      dec(rawSafetensors({ __metadata__: { a: 1 } }, new Uint8Array())),
+      op,
+      /strings to strings/,
+    );
+  });
+  await t.step("layout: beyond the data, overlaps, gaps, uncovered bytes, huge shapes", () => {
+    const e = (entries: Record<string, unknown>, n: number) =>
+      dec(rawSafetensors(entries, new Uint8Array(n)));
+    throwsNaming(
+      e({ w: { dtype: "F32", shape: [2], data_offsets: [0, 8] } }, 4),
+      op,
+      /beyond the 4-byte data section/,
+    );
+    throwsNaming(
+      e({
+        a: { dtype: "F32", shape: [2], data_offsets: [0, 8] },
+        b: { dtype: "F32", shape: [2], data_offsets: [4, 12] },
+      }, 12),
+      op,
+      /tensors "a" and "b" overlap/,
+    );
+    throwsNaming(
+      e({ a: { dtype: "F32", shape: [1], data_offsets: [4, 8] } }, 8),
+      op,
+      /4 unused bytes before tensor "a"/,
+    );
+    throwsNaming(
+      e({ a: { dtype: "F32", shape: [1], data_offsets: [0, 4] } }, 8),
+      op,
+      /cover 4 bytes but the data section has 8/,
+    );
+    throwsNaming(
+      e({ a: { dtype: "F32", shape: [2 ** 40, 2 ** 40], data_offsets: [0, 4] } }, 4),
+      op,
+      /needs more than 2\^53 bytes/,
+    );
+    throwsNaming(
+      e({ a: { dtype: "I64", shape: [1], data_offsets: [0, 1] } }, 1),
+      op,
+      /shape \[1\] I64 needs 8 bytes/,
+    );
+  });
+  await t.step("unsupported dtypes are named (after their sizes are checked)", () => {
+    for (const dtype of ["I64", "U8", "F8_E4M3", "U64", "I16"]) {
+      const n = dtype.endsWith("64") ? 8 : dtype === "I16" ? 2 : 1;
+      const b = rawSafetensors(
+        { a: { dtype, shape: [2], data_offsets: [0, 2 * n] } },
+        new Uint8Array(2 * n),
+      );
+      throwsNaming(dec(b), op, new RegExp(`tensor "a" has dtype ${dtype}, which Kiln cannot hold`));
+    }
+  });
+  await t.step("a corrupt treedef", () => {
+    const good = io.encodeSafetensors({ a: np.array([1]) });
+    const info = io.inspectSafetensors(good);
+    const mk = (treedef: string) =>
+      rawSafetensors({
+        __metadata__: { "kiln.treedef": treedef },
+        a: { dtype: "F32", shape: [1], data_offsets: [0, 4] },
+      }, f32Bytes([1]));
+    assert.ok(info.metadata["kiln.treedef"]);
+    throwsNaming(dec(mk("{")), op, /not valid JSON/);
+    throwsNaming(
+      dec(mk(JSON.stringify({ version: 1, def: { kind: "leaf" }, leaves: [{ name: "b" }] }))),
+      op,
+      /lacks/,
+    );
+    throwsNaming(
+      dec(mk(JSON.stringify({ version: 1, def: { kind: "nope" }, leaves: [{ name: "a" }] }))),
+      op,
+      /def/,
+    );
+    throwsNaming(
+      dec(
+        mk(
+          JSON.stringify({
+            version: 1,
+            def: { kind: "array", children: [] },
+            leaves: [{ name: "a" }],
+          }),
+        ),
+      ),
+      op,
+      /0 leaves but names 1/,
+    );
+    throwsNaming(
+      dec(mk(JSON.stringify({ version: 1, def: { kind: "leaf" }, leaves: [] }))),
+      op,
+      /not part of/,
+    );
+    let deep: unknown = { kind: "leaf" };
+    for (let i = 0; i < 5000; i++) deep = { kind: "array", children: [deep] };
+    throwsNaming(
+      dec(mk(JSON.stringify({ version: 1, def: deep, leaves: [{ name: "a" }] }))),
+      op,
+      /nests deeper/,
+    );
+  });
+  await t.step("writers refuse colliding key paths and reserved names", () => {
+    const x = np.array([1]);
+    throwsNaming(
+      () => io.encodeSafetensors({ "a.b": x, a: { b: x } }),
+      "io.encodeSafetensors",
+      /key path "a\.b"/,
+    );
+    throwsNaming(
+      () => io.encodeSafetensors({ __metadata__: x }),
+      "io.encodeSafetensors",
+      /__metadata__/,
+    );
+    throwsNaming(
+      () => io.encodeSafetensors({ x }, { metadata: { "kiln.treedef": "" } }),
+      "io.encodeSafetensors",
+      /reserved/,
+    );
+    throwsNaming(
+      () => io.encodeSafetensors({ x }, { metadata: { a: 1 } } as never),
+      "io.encodeSafetensors",
+      /options: metadata\.a/,
+    );
+    throwsNaming(
+      () => io.encodeSafetensors({ x: new Map() }),
+      "io.encodeSafetensors",
+      /unsupported Map/,
+    );
+    throwsNaming(() => io.saveSync("/nonexistent-dir/x.safetensors", { x }), "io.saveSync");
+  });
+});
+
+Deno.test(".npy round-trips and errors", async (t) => {
+  await t.step("every dtype, 0-d, 1-d, empty, 3-d", () => {
+    for (const dtype of DTYPES) {
+      for (const shape of [[], [1], [5], [0], [2, 0], [2, 3, 4]]) {
+        const x = sample(dtype, shape, shape.length + 1);
+        const bytes = io.encodeNpy(x);
+        assert.equal(
+          bytes.indexOf(0x0a) + 1,
+          bytes.length - x.size * (dtype === "float64" ? 8 : dtype === "bool" ? 1 : 4),
+        );
+        assert.equal((bytes.length - x.dataSync().byteLength) % 64, 0, "header padded to 64");
+        assertSameTensor(io.decodeNpy(bytes), x, `${dtype} [${shape}]`);
+      }
+    }
+  });
+  await t.step("hand-written headers: versions, fortran order, big-endian, float16", () => {
+    const mk = (dict: string, data: Uint8Array, version = 1) => {
+      const h = new TextEncoder().encode(dict + "\n");
+      const pre = version === 1 ? 10 : 12;
+      const out = new Uint8Array(pre + h.length + data.length);
+      out.set([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, version, 0]);
+      const dv = new DataView(out.buffer);
+      if (version === 1) dv.setUint16(8, h.length, true);
+      else dv.setUint32(8, h.length, true);
+      out.set(h, pre);
+      out.set(data, pre + h.length);
+      return out;
+    };
+    const six = f32Bytes([1, 2, 3, 4, 5, 6]);
+    for (const v of [1, 2, 3]) {
+      const x = io.decodeNpy(
+        mk(`{"descr": "<f4", "fortran_order": False, "shape": (2, 3)}`, six, v),
+      );
+      assert.deepEqual(x.toArray(), [[1, 2, 3], [4, 5, 6]]);
+    }
+    const f = io.decodeNpy(mk(`{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3), }`, six));
+    assert.deepEqual(f.toArray(), [[1, 3, 5], [2, 4, 6]]);
+    const be = new Uint8Array(8);
+    new DataView(be.buffer).setInt32(0, -7, false);
+    new DataView(be.buffer).setInt32(4, 1 << 20, false);
+    assert.deepEqual(
+      io.decodeNpy(mk(`{'descr': '>i4', 'fortran_order': False, 'shape': (2,), }`, be)).toArray(),
+      [-7, 1 << 20],
+    );
+    const h = new Uint8Array(new Uint16Array([0x3c00, 0x0001]).buffer);
+    const x = io.decodeNpy(mk(`{'descr': '<f2', 'fortran_order': False, 'shape': (2L,), }`, h));
+    assert.deepEqual(Array.from(x.dataSync()), [1, Math.fround(2 ** -24)]);
+    const bad = (dict: string, re: RegExp, data = six) =>
+      throwsNaming(() => io.decodeNpy(mk(dict, data)), "io.decodeNpy", re);
+    bad(
+      `{'descr': '|u1', 'fortran_order': False, 'shape': (6,), }`,
+      /'\|u1' is not supported \(uint8/,
+    );
+    bad(
+      `{'descr': '<i8', 'fortran_order': False, 'shape': (3,), }`,
+      /'<i8' is not supported \(NumPy's default integer/,
+    );
+    bad(`{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (6,), }`, /lists/);
+    bad(
+      `{'descr': '<f4', 'fortran_order': False, 'shape': (6), }`,
+      /one-element tuple needs a trailing comma/,
+    );
+    bad(
+      `{'descr': '<f4', 'fortran_order': False, 'shape': (7,), }`,
+      /needs 28 data bytes, the file has 24 \(truncated\?\)/,
+    );
+    bad(
+      `{'descr': '<f4', 'fortran_order': False, 'shape': (5,), }`,
+      /needs 20 data bytes, the file has 24/,
+    );
+    bad(`{'descr': '<f4', 'fortran_order': False, 'shape': (6,), 'x': 1}`, /Unrecognized key/);
+    bad(`{'descr': '<f4', 'fortran_order': False}`, /shape/);
+    bad(`{'descr': '<f4', 'descr': '<f4', 'fortran_order': False, 'shape': (6,)}`, /duplicate key/);
+    bad(`{'descr': '<f4', 'fortran_order': false, 'shape': (6,)}`, /malformed header/);
+    bad(`{'descr': '<f4', 'fortran_order': False, 'shape': (6,)} x`, /after the dict/);
+    bad(`__import__('os')`, /expected '\{'/);
+    bad(`{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999999999,)}`, /too large/);
+    bad(
+      `{'descr': '<f4', 'fortran_order': False, 'shape': (4294967296, 4294967296, 4294967296)}`,
+      /more than 2\^53/,
+    );
+    throwsNaming(() => io.decodeNpy(new Uint8Array([1, 2, 3])), "io.decodeNpy", /magic/);
+    const v9 = mk(`{}`, new Uint8Array());
+    v9[6] = 9;
+    throwsNaming(() => io.decodeNpy(v9), "io.decodeNpy", /version 9\.0/);
+    const long = mk(`{}`, new Uint8Array(), 2);
+    new DataView(long.buffer).setUint32(8, 0xffffffff, true);
+    throwsNaming(() => io.decodeNpy(long), "io.decodeNpy", /exceeds the 1048576-byte limit/);
+  });
+  await t.step("files", async () => {
+    const dir = await Deno.makeTempDir();
+    try {
+      const x = sample("float64", [3, 2]);
+      await io.saveNpy(`${dir}/x.npy`, x);
+      assertSameTensor(await io.loadNpy(`${dir}/x.npy`), x);
+      io.saveNpySync(`${dir}/y.npy`, [[1, 2], [3, 4]]);
+      assert.deepEqual(io.loadNpySync(`${dir}/y.npy`).toArray(), [[1, 2], [3, 4]]);
+      await assert.rejects(io.loadNpy(`${dir}/none.npy`), /^Error: io\.loadNpy: .*none\.npy/);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+});
+
+function hasNumpy(): boolean {
+  try {
+    return new Deno.Command("python3", {
+      args: ["-c", "import numpy"],
+      stdout: "null",
+      stderr: "null",
+    })
+      .outputSync().success;
+  } catch {
+    return false;
+  }
+}
+
+Deno.test({
+  name: ".npy interop with NumPy (skipped without python3 + numpy)",
+  ignore: !hasNumpy(),
+  fn: async () => {
+    const dir = await Deno.makeTempDir();
+    try {
+      const script = `
+import numpy as np, sys, json
+d = sys.argv[1]
+a = np.arange(24, dtype=np.float32).reshape(2, 3, 4) / 7
+np.save(d + "/f4.npy", a)
+np.save(d + "/f8.npy", a.astype(np.float64))
+np.save(d + "/i4.npy", (a * 100 - 500).astype(np.int32))
+np.save(d + "/u4.npy", np.array([0, 1, 2**32 - 1], dtype=np.uint32))
+np.save(d + "/b1.npy", np.array([[True, False], [False, True]]))
+np.save(d + "/f2.npy", np.array([1.5, -2, 65504], dtype=np.float16))
+np.save(d + "/fortran.npy", np.asfortranarray(a))
+np.save(d + "/be.npy", a.astype(">f8"))
+np.save(d + "/scalar.npy", np.float64(3.25))
+np.save(d + "/empty.npy", np.zeros((0, 5), np.int32))
+out = {}
+for n in ["k_f4", "k_i4", "k_b1", "k_u4", "k_s"]:
+    x = np.load(d + "/" + n + ".npy")
+    out[n] = {"dtype": str(x.dtype), "shape": list(x.shape), "data": x.ravel().tolist()}
+print(json.dumps(out))
+`;
+      const x = sample("float32", [2, 3, 4], 3);
+      const xi = sample("int32", [5], 4), xb = sample("bool", [2, 2], 5);
+      const xu = sample("uint32", [3], 6), xs = np.array(2.5, { dtype: "float64" });
+      io.saveNpySync(`${dir}/k_f4.npy`, x);
+      io.saveNpySync(`${dir}/k_i4.npy`, xi);
+      io.saveNpySync(`${dir}/k_b1.npy`, xb);
+      io.saveNpySync(`${dir}/k_u4.npy`, xu);
+      io.saveNpySync(`${dir}/k_s.npy`, xs);
+      const res = new Deno.Command("python3", { args: ["-c", script, dir] }).outputSync();
+      assert.ok(res.success, new TextDecoder().decode(res.stderr));
+      const py = JSON.parse(new TextDecoder().decode(res.stdout));
+      const check = (name: string, t: Tensor, dtype: string) => {
+        assert.equal(py[name].dtype, dtype, name);
+        assert.deepEqual(py[name].shape, t.shape, name);
+        const data = Array.from(t.dataSync());
+        assert.deepEqual(py[name].data, dtype === "bool" ? data.map(Boolean) : data, name);
+      };
+      check("k_f4", x, "float32");
+      check("k_i4", xi, "int32");
+      check("k_b1", xb, "bool");
+      check("k_u4", xu, "uint32");
+      check("k_s", xs, "float64");
+      const a = Array.from({ length: 24 }, (_, i) => Math.fround(Math.fround(i) / 7));
+      const nested = [[0, 1, 2], [0, 1, 2, 3]];
+      const ref = np.array(a, { dtype: "float32" }).reshape([2, 3, 4]);
+      assert.deepEqual(nested.length, 2);
+      assertSameTensor(io.loadNpySync(`${dir}/f4.npy`), ref, "f4");
+      assertSameTensor(io.loadNpySync(`${dir}/fortran.npy`), ref, "fortran");
+      const f8 = io.loadNpySync(`${dir}/f8.npy`);
+      assert.equal(f8.dtype, "float64");
+      assert.deepEqual(Array.from(f8.dataSync()), a);
+      assert.deepEqual(Array.from(io.loadNpySync(`${dir}/be.npy`).dataSync()), a);
+      const i4 = io.loadNpySync(`${dir}/i4.npy`);
+      assert.equal(i4.dtype, "int32");
+      assert.deepEqual(
+        Array.from(i4.dataSync()),
+        a.map((v) => Math.trunc(Math.fround(v * 100) - 500)),
+      );
+      assert.deepEqual(Array.from(io.loadNpySync(`${dir}/u4.npy`).dataSync()), [0, 1, 2 ** 32 - 1]);
+      assert.deepEqual(io.loadNpySync(`${dir}/b1.npy`).toArray(), [[true, false], [false, true]]);
+      assert.deepEqual(Array.from(io.loadNpySync(`${dir}/f2.npy`).dataSync()), [1.5, -2, 65504]);
+      const s = io.loadNpySync(`${dir}/scalar.npy`);
+      assert.deepEqual([s.shape, s.item()], [[], 3.25]);
+      const e = io.loadNpySync(`${dir}/empty.npy`);
+      assert.deepEqual([e.shape, e.dtype], [[0, 5], "int32"]);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+/** Mutates bytes: flip a few, truncate, extend, or overwrite the length fields. */
+function corrupt(src: Uint8Array, r: () => number): Uint8Array {
+  const kind = Math.floor(r() * 5);
+  let b = src.slice();
+  if (kind === 0 || kind === 4) {
+    const n = 1 + Math.floor(r() * 4);
+    for (let k = 0; k < n; k++) b[Math.floor(r() * b.length)] ^= 1 << Math.floor(r() * 8);
+  }
+  if (kind === 1) b = b.slice(0, Math.floor(r() * b.length));
+  if (kind === 2) {
+    const extra = new Uint8Array(1 + Math.floor(r() * 16)).map(() => Math.floor(r() * 256));
+    b = new Uint8Array([...b, ...extra]);
+  }
+  if (kind === 3 || kind === 4) {
+    // the length fields and the first bytes of the header, where sizes live
+    const at = Math.floor(r() * Math.min(b.length, 24));
+    b[at] = Math.floor(r() * 256);
+  }
+  return b;
+}
+
+Deno.test("fuzz: corrupted files give a value or a clear error, quickly", async (t) => {
+  const tree = {
+    layers: [{ w: sample("float32", [3, 4]), b: sample("float64", [4]) }],
+    m: sample("bool", [5]),
+    i: [sample("int32", [2]), sample("uint32", [1, 1])],
+    n: 3,
+    z: null,
+  };
+  const cases: [string, Uint8Array, (b: Uint8Array) => unknown][] = [
+    ["io.decodeSafetensors", io.encodeSafetensors(tree), io.decodeSafetensors],
+    ["io.inspectSafetensors", io.encodeSafetensors(tree), io.inspectSafetensors],
+    ["io.decodeSafetensors", io.encodeSafetensors(sample("float32", [7])), io.decodeSafetensors],
+    ["io.decodeNpy", io.encodeNpy(sample("float32", [3, 4])), io.decodeNpy],
+    ["io.decodeNpy", io.encodeNpy(sample("bool", [9])), io.decodeNpy],
+    ["io.decodeNpy", io.encodeNpy(sample("float64", [])), io.decodeNpy],
+  ];
+  for (const [op, valid, decode] of cases) {
+    await t.step(`${op} (${valid.length} bytes)`, () => {
+      const r = rng(valid.length);
+      let ok = 0, failed = 0;
+      const start = performance.now();
+      for (let k = 0; k < 1500; k++) {
+        const b = corrupt(valid, r);
+        try {
+          decode(b);
+          ok++;
+        } catch (e) {
+          assert.ok(e instanceof Error, `case ${k}: threw a non-Error ${String(e)}`);
+          assert.ok(
+            e.message.startsWith(op),
+            `case ${k}: message does not name ${op}: ${e.message}`,
+          );
+          failed++;
+        }
+      }
+      assert.ok(failed > 0 && ok + failed === 1500);
+      assert.ok(performance.now() - start < 20_000, "fuzzing took too long");
+    });
+  }
+});

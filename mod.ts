@@ -22,4 +22,9 @@ registerBackend("cpu", cpuBackend);
 
 export * from "./core/index.ts";
 export { jit, trace } from "./jit/index.ts";
+export * as random from "./random/index.ts";
+export * as nn from "./nn/index.ts";
+export * as optim from "./optim/index.ts";
+export * as data from "./data/index.ts";
+export * as io from "./io/index.ts";
 export type { JitOptions, JittedFunction, Lowered } from "./jit/index.ts";

@@ -1,7 +1,8 @@
 /**
  * The examples run as a user runs them (a new process each) and print what they should: the
- * quick start, the lecture's ReLU layer as a jitted graph, and its linear regression, which
- * must recover the slope and intercept of the synthetic data.
+ * quick start, the lecture's ReLU layer as a jitted graph, its input pipeline, its linear
+ * regression (which must recover the slope and intercept of the synthetic data), per-example
+ * gradients and an RNN trained through lax.scan.
  */
 
 import { assert } from "./helpers.ts";
@@ -29,6 +30,21 @@ Deno.test("examples run and print the expected results", async (t) => {
     const text = await runExample("relu_layer.ts");
     assert.match(text, /dot_general/);
     assert.match(text, /h: \[ 64, 100 \] float32/);
+  });
+  await t.step("dataset_pipeline reads, shuffles and batches fixed-length records", async () => {
+    const text = await runExample("dataset_pipeline.ts");
+    assert.match(text, /23 batches of 128 from 3 files/);
+  });
+  await t.step("per_example_gradients matches a single grad call", async () => {
+    const text = await runExample("per_example_gradients.ts");
+    assert.match(text, /per-example gradient shapes: \[ 64, 20, 3 \] \[ 64, 3 \]/);
+    const m = text.match(/max \|difference\| = ([\d.e+-]+)/);
+    assert.ok(m && Number(m[1]) < 1e-5, text);
+  });
+  await t.step("rnn_scan trains through lax.scan", async () => {
+    const text = await runExample("rnn_scan.ts");
+    const m = text.match(/loss ([\d.]+) -> ([\d.]+)/);
+    assert.ok(m && Number(m[2]) < Number(m[1]) / 3, text);
   });
   await t.step("linear_regression recovers w = 3.2 and b = 15", async () => {
     const text = await runExample("linear_regression.ts");

@@ -10,6 +10,7 @@
 import { benchAutodiff } from "./autodiff.ts";
 import { benchFoundation } from "./foundation.ts";
 import { benchJit } from "./jit.ts";
+import { benchTrain } from "./train.ts";
 import { benchVmap } from "./vmap.ts";
 import { savePrevious } from "./util.ts";
 
@@ -18,6 +19,7 @@ const sections: Record<string, () => void> = {
   autodiff: benchAutodiff,
   vmap: benchVmap,
   jit: benchJit,
+  train: benchTrain,
 };
 const chosen = Deno.args.filter((a) => !a.startsWith("--"));
 for (const [name, run] of Object.entries(sections)) {

@@ -15,6 +15,7 @@
 #define MAX_CHUNKS 64   /* partial results of one long row */
 #define MIN_CHUNK 32768 /* elements per chunk of a long row */
 #define PAR_REDUCE (1 << 18)
+#define SHORT_ARG 16 /* argmax/argmin rows this short (inner == 1) take one scalar pass */
 
 #define ADD(a, v) ((a) + (v))
 #define MUL(a, v) ((a) * (v))
@@ -131,8 +132,9 @@ REDUCE_LANES(all, b8, uint8_t, uint8_t, 1, IMIN)
 /* ---- argmax / argmin: the first index of the extreme; a NaN is the extreme ---- */
 
 /* BETTER(v, best): v replaces the current best. Ties keep the earlier index. */
-#define FLOAT_ARG_BETTER_max(v, best) ((v) > (best) || ((v) != (v) && (best) == (best)))
-#define FLOAT_ARG_BETTER_min(v, best) ((v) < (best) || ((v) != (v) && (best) == (best)))
+/* bitwise | and &: the same tests, without branches */
+#define FLOAT_ARG_BETTER_max(v, best) (((v) > (best)) | (((v) != (v)) & ((best) == (best))))
+#define FLOAT_ARG_BETTER_min(v, best) (((v) < (best)) | (((v) != (v)) & ((best) == (best))))
 #define INT_ARG_BETTER_max(v, best) ((v) > (best))
 #define INT_ARG_BETTER_min(v, best) ((v) < (best))
 
@@ -154,6 +156,31 @@ REDUCE_LANES(all, b8, uint8_t, uint8_t, 1, IMIN)
     const int64_t total = outer * len * inner;                                                  \
     if (len <= 0) { /* not a valid call (len >= 1); answer 0 rather than read past x */        \
       memset(out, 0, (size_t)(outer * inner) * sizeof(int32_t));                                \
+      return;                                                                                   \
+    }                                                                                           \
+    if (inner == 1 && len <= SHORT_ARG) { /* short rows: COLUMNS rows at a time, one pass */  \
+      const int64_t row_blocks = (outer + COLUMNS - 1) / COLUMNS;                               \
+      _Pragma("omp parallel for schedule(static) if(parallel: total > PAR_REDUCE)")             \
+      for (int64_t blk = 0; blk < row_blocks; blk++) {                                          \
+        const int64_t o0 = blk * COLUMNS;                                                       \
+        const int64_t width = outer - o0 < COLUMNS ? outer - o0 : COLUMNS;                      \
+        const T* restrict first = x + o0 * len;                                                 \
+        T best[COLUMNS];                                                                        \
+        int32_t index[COLUMNS];                                                                 \
+        _Pragma("omp simd") for (int64_t j = 0; j < width; j++) {                               \
+          best[j] = first[j * len];                                                             \
+          index[j] = 0;                                                                         \
+        }                                                                                       \
+        for (int64_t l = 1; l < len; l++) {                                                     \
+          _Pragma("omp simd") for (int64_t j = 0; j < width; j++) {                             \
+            const T v = first[j * len + l];                                                     \
+            const int better = BETTER(v, best[j]);                                              \
+            best[j] = better ? v : best[j];                                                     \
+            index[j] = better ? (int32_t)l : index[j];                                          \
+          }                                                                                     \
+        }                                                                                       \
+        memcpy(out + o0, index, (size_t)width * sizeof(int32_t));                               \
+      }                                                                                         \
       return;                                                                                   \
     }                                                                                           \
     if (inner == 1) {                                                                           \

@@ -7,12 +7,66 @@
 #include "kiln.h"
 
 #define PAR_WINDOW (1 << 16) /* output elements x window elements */
+#define WCHUNK 256           /* outputs of one row reduced together by the fast path */
 
 #define ADD(a, v) ((a) + (v))
 #define IMAX(a, v) ((v) > (a) ? (v) : (a))
-#define FMAX(a, v) (((v) > (a) || (v) != (v)) ? (v) : (a))
+/* bitwise |: the same test, without a branch */
+#define FMAX(a, v) ((((v) > (a)) | ((v) != (v))) ? (v) : (a))
+
+/* Fast path: the window spans only the last two axes (every leading axis has window 1,
+ * stride 1, no padding) and has no dilation. The leading axes become one batch of planes and
+ * the taps are visited in the generic path's order (rows, then columns); taps outside the
+ * plane are skipped, as there. Returns 0 when it does not apply. */
+#define WINDOW_2D(op, tc, T, ACC, IDENT, COMBINE)                                               \
+  static int window_2d_##op##_##tc(int64_t ndim, const int64_t* p, const T* x, T* out,         \
+                                   int64_t work) {                                              \
+    const int64_t *in = p, *out_shape = p + ndim, *window = p + 2 * ndim,                       \
+                  *stride = p + 3 * ndim, *pad = p + 4 * ndim, *dil = p + 5 * ndim;             \
+    const int64_t a = ndim - 2, b = ndim - 1;                                                   \
+    if (dil[a] != 1 || dil[b] != 1 || stride[a] < 1 || stride[b] < 1) return 0;                                                   \
+    int64_t batch = 1;                                                                          \
+    for (int64_t k = 0; k < a; k++) {                                                           \
+      if (window[k] != 1 || stride[k] != 1 || pad[k] != 0 || in[k] != out_shape[k]) return 0;  \
+      batch *= in[k];                                                                           \
+    }                                                                                           \
+    const int64_t H = in[a], W = in[b], OH = out_shape[a], OW = out_shape[b];                   \
+    const int64_t KH = window[a], KW = window[b], SH = stride[a], SW = stride[b];               \
+    const int64_t PH = pad[a], PW = pad[b];                                                     \
+    _Pragma("omp parallel for schedule(static) if(parallel: work > PAR_WINDOW)")                \
+    for (int64_t item = 0; item < batch * OH; item++) {                                         \
+      const int64_t n = item / OH, oh = item % OH;                                              \
+      const T* plane = x + n * H * W;                                                           \
+      T* orow = out + item * OW;                                                                \
+      const int64_t h = oh * SH - PH;                                                           \
+      const int64_t kh0 = h < 0 ? -h : 0, kh1 = H - h < KH ? H - h : KH;                        \
+      for (int64_t ow0 = 0; ow0 < OW; ow0 += WCHUNK) {                                          \
+        const int64_t width = OW - ow0 < WCHUNK ? OW - ow0 : WCHUNK;                            \
+        ACC acc[WCHUNK];                                                                        \
+        for (int64_t j = 0; j < width; j++) acc[j] = (ACC)(IDENT);                              \
+        for (int64_t kh = kh0; kh < kh1; kh++) {                                                \
+          const T* row = plane + (h + kh) * W;                                                  \
+          for (int64_t kw = 0; kw < KW; kw++) {                                                 \
+            /* outputs whose tap kw lands inside the row: 0 <= ow*SW + c < W */                 \
+            const int64_t c = kw - PW;                                                          \
+            int64_t lo = c >= 0 ? 0 : (-c + SW - 1) / SW;                                       \
+            int64_t hi = W - 1 - c < 0 ? 0 : (W - 1 - c) / SW + 1;                              \
+            lo = lo > ow0 ? lo - ow0 : 0;                                                       \
+            hi = hi - ow0 < width ? hi - ow0 : width;                                           \
+            const T* src = row + ow0 * SW + c;                                                  \
+            _Pragma("omp simd") for (int64_t j = lo; j < hi; j++) {                             \
+              acc[j] = COMBINE(acc[j], (ACC)src[j * SW]);                                       \
+            }                                                                                   \
+          }                                                                                     \
+        }                                                                                       \
+        for (int64_t j = 0; j < width; j++) orow[ow0 + j] = (T)acc[j];                          \
+      }                                                                                         \
+    }                                                                                           \
+    return 1;                                                                                   \
+  }
 
 #define REDUCE_WINDOW(op, tc, T, ACC, IDENT, COMBINE)                                           \
+  WINDOW_2D(op, tc, T, ACC, IDENT, COMBINE)                                                     \
   void kiln_reduce_window_##op##_##tc(int64_t ndim, const int64_t* p, const T* x, T* out) {     \
     const int64_t *in = p, *out_shape = p + ndim, *window = p + 2 * ndim,                       \
                   *stride = p + 3 * ndim, *pad = p + 4 * ndim, *dil = p + 5 * ndim;             \
@@ -23,6 +77,7 @@
       out[0] = (T)COMBINE((ACC)(IDENT), (ACC)x[0]);                                             \
       return;                                                                                   \
     }                                                                                           \
+    if (ndim >= 2 && window_2d_##op##_##tc(ndim, p, x, out, total * window_size)) return;       \
     const int64_t last = ndim - 1;                                                              \
     _Pragma("omp parallel for schedule(static) if(parallel: total * window_size > PAR_WINDOW)") \
     for (int64_t o = 0; o < total; o++) {                                                       \

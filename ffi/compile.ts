@@ -12,6 +12,7 @@
  */
 
 import { createHash } from "node:crypto";
+import { debugLevel } from "../core/debug.ts";
 
 /** One C source file: `name` is its file name (headers end in `.h`), `text` its contents. */
 export interface CSource {
@@ -55,12 +56,6 @@ function env(name: string): string | undefined {
   } catch {
     return undefined;
   }
-}
-
-/** The `KILN_DEBUG` level (0 when unset or unreadable). */
-export function debugLevel(): number {
-  const level = Number.parseInt(env("KILN_DEBUG") ?? "0", 10);
-  return Number.isFinite(level) ? level : 0;
 }
 
 function debug(message: string): void {

@@ -6,6 +6,7 @@
 
 import * as S from "../prims/structure.ts";
 import {
+  broadcastShapes,
   checkPermutation,
   describe,
   fmtShape,
@@ -128,20 +129,7 @@ export function squeeze(x: ArrayLike, axis?: number | readonly number[] | null):
 /** Broadcasts arrays against each other. */
 export function broadcastArrays(...xs: ArrayLike[]): Tensor[] {
   const ts = xs.map((x) => asTensor(x));
-  const shape = ts.reduce<number[]>((acc, t) => {
-    const nd = Math.max(acc.length, t.ndim);
-    return [...Array(nd).keys()].map((i) => {
-      const a = acc[acc.length - nd + i] ?? 1, b = t.shape[t.ndim - nd + i] ?? 1;
-      if (a !== b && a !== 1 && b !== 1) {
-        throw new RangeError(
-          `np.broadcastArrays: shapes ${
-            ts.map((u) => fmtShape(u.shape)).join(", ")
-          } cannot be broadcast together`,
-        );
-      }
-      return a === 1 ? b : a;
-    });
-  }, []);
+  const shape = broadcastShapes("np.broadcastArrays", ...ts.map((t) => t.shape));
   return ts.map((t) => broadcastTo(t, shape));
 }
 

@@ -174,6 +174,33 @@ Deno.test("jit cpu: kernel counts and donation", async (t) => {
       checkAgainstEager(graph, avals.map((a) => randomData(r, a)));
     }
   });
+  await t.step("siblings reading one value run as one loop (relu mask and output)", () => {
+    // h = x + b is read by the mask (kept for a backward pass) and by the relu output (read
+    // by a matmul): one loop stores both, h itself is never written
+    const avals: Aval[] = [
+      { shape: [6, 5], dtype: "float32" },
+      { shape: [5], dtype: "float32" },
+      { shape: [5, 3], dtype: "float32" },
+    ];
+    const graph = traceGraph((x, b, w) => {
+      const h = np.add(x, b);
+      const mask = np.greater(h, 0);
+      return [mask, np.matmul(np.where(mask, h, 0), w)];
+    }, avals);
+    const compiled = cpuBackend.compile(graph, { donated: [false, false, false] });
+    const groups = compiled.groups();
+    assert.equal(compiled.kernelCount, 2, groups.join("; "));
+    assert.ok(groups.some((g) => /add, gt, select/.test(g)), groups.join("; "));
+    checkAgainstEager(graph, avals.map((a) => randomData(r, a)));
+    // a root read between the siblings (by a call) keeps them apart, and stays correct
+    const apart = traceGraph((x, b, w) => {
+      const h = np.add(x, b);
+      const mask = np.greater(h, 0);
+      const m = np.matmul(np.where(mask, 1, 0).astype("float32"), w);
+      return [np.add(np.where(mask, h, 0), np.sum(m)), m];
+    }, avals);
+    checkAgainstEager(apart, avals.map((a) => randomData(r, a)));
+  });
   await t.step("column sums read rows contiguously", () => {
     for (const shape of [[9, 37], [4, 6, 37], [1, 37]]) {
       const x: Aval = { shape, dtype: "float32" };

@@ -215,7 +215,8 @@ export class LoopGen {
       );
     }
     const buf = this.ctx.bufOf(atom);
-    if (buf !== undefined) {
+    // another root of this same loop is computed here, not read back before its store
+    if (buf !== undefined && !this.roots.includes(atom)) {
       return this.load(buf, atom.aval.dtype, linear(idx, stridesOf(atom.aval.shape)));
     }
     return this.genEqnOutput(atom, idx);

@@ -280,6 +280,7 @@ export class Planner implements PlanContext {
         rootsOf.set(v, new Set([v]));
       } else rootsOf.set(v, roots);
     }
+    const siblings = this.mergeSiblings(m, isInput);
     this.materialized = m;
     this.reduceMemo.clear();
     this.expensiveMemo.clear();
@@ -299,12 +300,91 @@ export class Planner implements PlanContext {
     for (const eqn of this.eqns) {
       const kind = this.kinds.get(eqn)!;
       if (kind === "loop") {
-        if (m.has(eqn.outputs[0])) steps.push({ kind: "loop", roots: [eqn.outputs[0]] });
+        const v = eqn.outputs[0];
+        const group = siblings.get(v);
+        if (group !== undefined) {
+          // a sibling group runs as one loop at its last member's place
+          if (group[group.length - 1] === v) steps.push({ kind: "loop", roots: group });
+        } else if (m.has(v)) steps.push({ kind: "loop", roots: [v] });
       } else if (kind === "call") steps.push({ kind: "call", eqn, layout: this.layouts.get(eqn) });
       else if (kind === "control") steps.push({ kind: "control", eqn });
       else steps.push({ kind: "eager", eqn });
     }
     return steps;
+  }
+
+  /**
+   * Sibling fusion. A reduction-free value read by several loop roots of its own shape is
+   * materialized only because each root's loop would recompute it (`h = x + b`, then both the
+   * relu mask `h > 0` and `select(mask, h, 0)` are kept for the backward pass). Running those
+   * roots as one loop with several stores computes the value once per element and never writes
+   * it. Unmaterializes such values in `m` and returns each grouped root's group (in graph order);
+   * a group is only formed when no other step between its first and last member reads a
+   * member, since the group runs at its last member's place.
+   */
+  private mergeSiblings(m: Set<Var>, isInput: (a: Atom) => boolean): Map<Var, Var[]> {
+    const position = new Map<Var, number>();
+    this.eqns.forEach((e, i) => e.outputs.forEach((o) => position.set(o, i)));
+    const isLoop = (v: Var) => this.kinds.get(this.producers.get(v)!) === "loop";
+    // per loop root: the materialized values its fused expression reads, and whether it reduces
+    const reads = new Map<Var, { vars: Set<Var>; reduces: boolean }>();
+    const inlineReads = (root: Var) => {
+      const vars = new Set<Var>();
+      let reduces = false;
+      const seen = new Set<Var>();
+      const visit = (v: Var) => {
+        if (seen.has(v)) return;
+        seen.add(v);
+        const eqn = this.producers.get(v)!;
+        if (REDUCTIONS.has(eqn.prim.name)) reduces = true;
+        for (const a of eqn.inputs) {
+          if (!(a instanceof Var) || isInput(a)) continue;
+          if (m.has(a)) vars.add(a);
+          else visit(a);
+        }
+      };
+      visit(root);
+      return { vars, reduces };
+    };
+    for (const v of m) if (!isInput(v) && isLoop(v)) reads.set(v, inlineReads(v));
+    const blocked = (group: Var[]) => {
+      const first = position.get(group[0])!, last = position.get(group[group.length - 1])!;
+      const members = new Set(group);
+      return this.eqns.slice(first + 1, last).some((e) => {
+        const out = e.outputs[0];
+        if (members.has(out)) return false;
+        if (this.kinds.get(e) !== "loop") {
+          return e.inputs.some((a) => a instanceof Var && members.has(a));
+        }
+        return [...(reads.get(out)?.vars ?? [])].some((v) => members.has(v));
+      });
+    };
+    const result = new Map<Var, Var[]>();
+    const candidates = [...reads.keys()].sort((a, b) => position.get(a)! - position.get(b)!);
+    for (const h of candidates) {
+      const info = reads.get(h)!;
+      if (result.has(h) || info.reduces || this.forced.has(h)) continue;
+      if (this.graph.outputs.includes(h)) continue;
+      const users = this.consumers.get(h) ?? [];
+      if (!users.every((e) => this.kinds.get(e) === "loop")) continue;
+      const roots = [...reads].filter(([r, ri]) => r !== h && ri.vars.has(h)).map(([r]) => r);
+      const sameShape = roots.every((r) =>
+        !reads.get(r)!.reduces && r.aval.shape.length === h.aval.shape.length &&
+        r.aval.shape.every((d, i) => d === h.aval.shape[i])
+      );
+      if (roots.length < 2 || !sameShape || roots.some((r) => !m.has(r))) continue;
+      // join the groups its readers already belong to
+      const group = [...new Set(roots.flatMap((r) => result.get(r) ?? [r]))];
+      group.sort((a, b) => position.get(a)! - position.get(b)!);
+      if (blocked(group)) continue;
+      m.delete(h);
+      for (const r of group) {
+        result.set(r, group);
+        const ri = reads.get(r)!;
+        if (ri.vars.delete(h)) { for (const v of info.vars) ri.vars.add(v); }
+      }
+    }
+    return result;
   }
 
   /** A chain of views ending in a graph input, a literal or iota: free to recompute. */

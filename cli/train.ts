@@ -30,6 +30,7 @@ const configSchema = z.object({
   batchSize: z.coerce.number().int().positive().default(128),
   lr: z.coerce.number().positive().default(1e-3),
   optimizer: z.enum(["sgd", "adam", "adamw"]).default("adam"),
+  schedule: z.enum(["cosine", "constant"]).default("cosine"),
   seed: z.coerce.number().int().nonnegative().default(0),
   device: z.enum(["cpu", "js"]).default("cpu"),
   data: z.string().optional(),
@@ -48,6 +49,7 @@ const HELP = `deno task train [options]
   --batch-size N         examples per step (default 128)
   --lr X                 learning rate (default 1e-3)
   --optimizer NAME       sgd | adam | adamw (default adam)
+  --schedule NAME        cosine (decay the rate to 0 over the run; default) | constant
   --seed N               seed for initialization, shuffling and the split (default 0)
   --device cpu|js        where to run (default cpu)
   --data DIR             MNIST IDX files (train-images-idx3-ubyte, ...); default: embedded digits
@@ -82,14 +84,18 @@ export function parseArgs(args: string[]): TrainConfig {
   return parsed.data;
 }
 
-function makeOptimizer(config: TrainConfig) {
+/** The optimizer; a cosine schedule decays the rate to 0 over `totalSteps` (Optax's recipe). */
+function makeOptimizer(config: TrainConfig, totalSteps: number) {
+  const lr = config.schedule === "cosine"
+    ? optim.cosineDecaySchedule(config.lr, Math.max(1, totalSteps))
+    : config.lr;
   switch (config.optimizer) {
     case "sgd":
-      return optim.sgd(config.lr, { momentum: 0.9 });
+      return optim.sgd(lr, { momentum: 0.9 });
     case "adam":
-      return optim.adam(config.lr);
+      return optim.adam(lr);
     case "adamw":
-      return optim.adamw(config.lr, { weightDecay: 1e-4 });
+      return optim.adamw(lr, { weightDecay: 1e-4 });
   }
 }
 
@@ -123,15 +129,22 @@ function evaluate(model: Model, params: unknown, x: Tensor, y: Tensor, batch: nu
   return correct / x.shape[0];
 }
 
+/** Options of {@link train} that are not part of the CLI. */
+export interface TrainOptions {
+  /** Stop after this epoch, as an interrupted run would (the schedule still spans `epochs`). */
+  stopAfterEpoch?: number;
+}
+
 /** Runs training; returns the final test accuracy. */
-export async function train(config: TrainConfig): Promise<number> {
+export async function train(config: TrainConfig, options: TrainOptions = {}): Promise<number> {
   setDefaultDevice(config.device);
   const mnist = await data.datasets.mnist({ dir: config.data, seed: config.seed });
   const toFloat = (x: Tensor) => x.astype("float32").div(255);
   const train = { x: toFloat(mnist.train.x), y: mnist.train.y.astype("int32") };
   const test = { x: toFloat(mnist.test.x), y: mnist.test.y.astype("int32") };
   const model = buildModel(config.model);
-  const optimizer = makeOptimizer(config);
+  const stepsPerEpoch = Math.floor(train.x.shape[0] / config.batchSize);
+  const optimizer = makeOptimizer(config, config.epochs * stepsPerEpoch);
   const checkpoint = `${config.out}/params.safetensors`, statePath = `${config.out}/state.json`;
   Deno.mkdirSync(config.out, { recursive: true });
 
@@ -161,8 +174,8 @@ export async function train(config: TrainConfig): Promise<number> {
   }, { donateArgnums: [0, 1] });
 
   const n = train.x.shape[0];
-  const stepsPerEpoch = Math.floor(n / config.batchSize);
-  for (let epoch = firstEpoch; epoch <= config.epochs; epoch++) {
+  const lastEpoch = Math.min(config.epochs, options.stopAfterEpoch ?? Infinity);
+  for (let epoch = firstEpoch; epoch <= lastEpoch; epoch++) {
     const ds = data.Dataset.fromTensorSlices(train)
       .shuffle(n, { seed: config.seed * 1000 + epoch })
       .batch(config.batchSize, { dropRemainder: true })

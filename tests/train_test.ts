@@ -22,7 +22,11 @@ Deno.test("deno task train", async (t) => {
       assert.match(Deno.readTextFileSync(`${root}/full/curves.svg`), /<svg[\s\S]*test accuracy/);
     });
     await t.step("--resume continues the same curve", async () => {
-      await train(parseArgs(["--model", "mlp", "--epochs", "2", "--out", `${root}/resumed`]));
+      // interrupted after epoch 2 of 3: the learning-rate schedule spans the 3 epochs
+      await train(parseArgs(["--model", "mlp", "--epochs", "3", "--out", `${root}/resumed`]), {
+        stopAfterEpoch: 2,
+      });
+      assert.equal(JSON.parse(Deno.readTextFileSync(`${root}/resumed/state.json`)).epoch, 2);
       await train(
         parseArgs(["--model", "mlp", "--epochs", "3", "--out", `${root}/resumed`, "--resume"]),
       );
@@ -41,6 +45,7 @@ Deno.test("deno task train", async (t) => {
       assert.throws(() => parseArgs(["--model", "rnn"]), /train: invalid options: --model/);
       assert.throws(() => parseArgs(["--epochs", "0"]), /--epochs/);
       assert.throws(() => parseArgs(["--lr"]), /--lr needs a value/);
+      assert.throws(() => parseArgs(["--schedule", "step"]), /--schedule/);
       assert.throws(() => parseArgs(["stray"]), /unexpected argument "stray"/);
     });
   } finally {

@@ -15,6 +15,7 @@ import { elementwiseKernels } from "./cpu_ops/elementwise.ts";
 import { indexingKernels } from "./cpu_ops/indexing.ts";
 import { reduceKernels } from "./cpu_ops/reduce.ts";
 import { runView, structureKernels } from "./cpu_ops/structure.ts";
+import { windowGradKernels } from "./cpu_ops/window_grad.ts";
 import type { CpuKernelTable, CpuSymbols } from "./cpu_ops/types.ts";
 
 /** The cpu device plus what the tests inspect. */
@@ -35,6 +36,7 @@ export function createCpuDevice(): CpuDevice {
     ...reduceKernels(sym),
     ...convKernels,
     ...indexingKernels,
+    ...windowGradKernels,
   };
   return {
     name: "cpu",

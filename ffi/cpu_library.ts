@@ -21,6 +21,7 @@ import cumulativeSource from "../kernels/cpu/cumulative.c" with { type: "text" }
 import matmulSource from "../kernels/cpu/matmul.c" with { type: "text" };
 import convSource from "../kernels/cpu/conv.c" with { type: "text" };
 import windowSource from "../kernels/cpu/window.c" with { type: "text" };
+import windowGradSource from "../kernels/cpu/window_grad.c" with { type: "text" };
 import gatherSource from "../kernels/cpu/gather.c" with { type: "text" };
 import sortSource from "../kernels/cpu/sort.c" with { type: "text" };
 
@@ -36,6 +37,7 @@ export const CPU_KERNEL_SOURCES: readonly CSource[] = [
   { name: "matmul.c", text: matmulSource },
   { name: "conv.c", text: convSource },
   { name: "window.c", text: windowSource },
+  { name: "window_grad.c", text: windowGradSource },
   { name: "gather.c", text: gatherSource },
   { name: "sort.c", text: sortSource },
 ];
@@ -136,6 +138,11 @@ export const CPU_SYMBOLS = {
   ...define(
     product(["reduce_window_max", "reduce_window_sum"], NUMERIC),
     ["i64", "buffer", "buffer", "buffer"] as const,
+    "void",
+  ),
+  ...define(
+    product(["select_and_gather_add", "select_and_scatter_add"], NUMERIC),
+    ["i64", "buffer", "buffer", "buffer", "buffer"] as const,
     "void",
   ),
   // indexing and sorting

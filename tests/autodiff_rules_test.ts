@@ -35,7 +35,12 @@ const NO_DERIVATIVE = new Set([
 /** Bilinear primitives: transpose one operand at a time, the other held constant. */
 const BILINEAR = new Set(["mul", "dot_general", "conv_general_dilated"]);
 /** Primitives linear only in some float inputs. */
-const LINEAR_INPUTS: Record<string, number[]> = { div: [0] };
+const LINEAR_INPUTS: Record<string, number[]> = {
+  div: [0],
+  // the operand only selects the window taps
+  select_and_gather_add: [0],
+  select_and_scatter_add: [0],
+};
 
 function tensorOf(inp: Input): Tensor {
   const storage = new STORAGE[inp.dtype](inp.data.length);

@@ -6,6 +6,7 @@
 import type { DType } from "../core/dtype.ts";
 import { binaryDefs, unaryDefs } from "../core/prims/elementwise.ts";
 import { sizeOf } from "../core/shape.ts";
+import { type ReduceWindowParams, reduceWindowShape } from "../core/prims/window.ts";
 
 /** One input of a sampled call. */
 export interface SampledInput {
@@ -79,6 +80,38 @@ function windowCase(r: Rand): SampledCase {
   return { inputs: [randomInput(r, shape, dtype)], params, dtype };
 }
 
+// The operand of a max-pool derivative: ties (values on a coarse grid) and, for floats, NaNs.
+function tiedInput(r: Rand, shape: number[], dtype: DType): SampledInput {
+  const x = randomInput(r, shape, dtype);
+  if (dtype === "float32" || dtype === "float64") {
+    x.data = x.data.map((v) => (r() < 0.05 ? NaN : r() < 0.5 ? Math.round(v) : v));
+  }
+  return x;
+}
+// select_and_gather_add(tangent, x) / select_and_scatter_add(cotangent, x): any rank (the
+// window case), or NCHW pooling windows on the last two axes (the kernels' 2-D paths).
+function selectCase(r: Rand, scatter: boolean): SampledCase {
+  let c: SampledCase;
+  if (r() < 0.5) c = windowCase(r);
+  else {
+    const dtype = pick(r, ["float32", "float64", "int32", "uint32"] as DType[]);
+    const k = [int(r, 1, 3), int(r, 1, 3)], st = [int(r, 1, 3), int(r, 1, 3)];
+    const shape = [int(r, 0, 2), int(r, 1, 3), int(r, k[0], 9), int(r, k[1], 9)];
+    const params = {
+      windowDimensions: [1, 1, ...k],
+      windowStrides: [1, 1, ...st],
+      padding: [[0, 0], [0, 0], [0, 0], [0, 0]] as [number, number][],
+      windowDilation: [1, 1, 1, 1],
+    };
+    c = { inputs: [randomInput(r, shape, dtype)], params, dtype };
+  }
+  const x = tiedInput(r, c.inputs[0].shape, c.dtype);
+  const shape = scatter
+    ? reduceWindowShape("sampler", x.shape, c.params as unknown as ReduceWindowParams)
+    : x.shape;
+  return { inputs: [randomInput(r, shape, c.dtype), x], params: c.params, dtype: c.dtype };
+}
+
 const rShape = (r: Rand) => Array.from({ length: int(r, 1, 3) }, () => int(r, 0, 4));
 function indexInput(r: Rand, shape: number[], len: number): SampledInput {
   const data = Array.from({ length: sizeOf(shape) }, () => int(r, 0, len - 1)); // duplicates likely
@@ -140,6 +173,8 @@ export const extraSamplers: Record<string, (r: Rand) => SampledCase> = {
   conv_general_dilated: convCase,
   reduce_window_max: windowCase,
   reduce_window_sum: windowCase,
+  select_and_gather_add: (r) => selectCase(r, false),
+  select_and_scatter_add: (r) => selectCase(r, true),
   stop_gradient: (r) => {
     const dtype = pick(r, ["float32", "float64", "int32"] as DType[]);
     const shape = Array.from({ length: int(r, 0, 3) }, () => int(r, 0, 3));

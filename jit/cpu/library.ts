@@ -1,8 +1,9 @@
 /**
  * Library calls: primitives that the generated C runs through the precompiled kernel library
  * (kernels/README.md) instead of a fused loop: dot_general (kiln_matmul, transposed operands
- * passed as flags), 1-D/2-D convolutions, window reductions, arg-reductions, cumulative scans,
- * pad and concatenate (fill + strided copies).
+ * passed as flags), 1-D/2-D convolutions, window reductions and their derivatives
+ * (select_and_gather_add / select_and_scatter_add), arg-reductions, cumulative scans, pad and
+ * concatenate (fill + strided copies).
  * @module
  */
 
@@ -32,6 +33,10 @@ void kiln_strided_copy(int64_t bytes, int64_t ndim, const int64_t* shape, const 
   void kiln_reduce_window_max_##tc(int64_t, const int64_t*, const T*, T*); \\
   void kiln_reduce_window_sum_##tc(int64_t, const int64_t*, const T*, T*);
 KILN_NUMERIC_TYPES(KJ_DECL)
+#define KJ_WINDOW_GRAD_DECL(tc, T) \\
+  void kiln_select_and_gather_add_##tc(int64_t, const int64_t*, const T*, const T*, T*); \\
+  void kiln_select_and_scatter_add_##tc(int64_t, const int64_t*, const T*, const T*, T*);
+KILN_NUMERIC_TYPES(KJ_WINDOW_GRAD_DECL)
 void kiln_matmul_i32(int64_t, int64_t, int64_t, int64_t, const int32_t*, int32_t, const int32_t*, int32_t, int32_t*);
 void kiln_matmul_u32(int64_t, int64_t, int64_t, int64_t, const uint32_t*, int32_t, const uint32_t*, int32_t, uint32_t*);
 void kiln_conv2d_f32(const int64_t*, const float*, const float*, float*);
@@ -106,6 +111,9 @@ export function canCall(eqn: Eqn): boolean {
       const s = eqn.inputs[0].aval.shape;
       return dt !== "bool" && s.length > 0 && sizeOf(s) > 0;
     }
+    case "select_and_gather_add":
+    case "select_and_scatter_add":
+      return dt === "float32" || dt === "float64" || dt === "int32" || dt === "uint32";
   }
   return false;
 }
@@ -245,6 +253,28 @@ export function callC(
       );
       lines.push(int64s([...packed]));
       lines.push(`kiln_${name}_${tc}(${s.length}, ${lastArray()}, ${ref(x)}, ${o});`);
+      break;
+    }
+    case "select_and_gather_add":
+    case "select_and_scatter_add": {
+      // inputs: (tangent or cotangent, operand); the window geometry is the operand's
+      const [v, operand] = eqn.inputs;
+      const inShape = operand.aval.shape;
+      const reduced = name === "select_and_gather_add" ? out.shape : v.aval.shape;
+      if (size === 0) break;
+      if (sizeOf(inShape) === 0 || sizeOf(reduced) === 0) {
+        lines.push(`memset(${o}, 0, ${size * bytes});`);
+        break;
+      }
+      const packed = reduceWindowPackedParams(
+        inShape,
+        reduced,
+        eqn.params as unknown as ReduceWindowParams,
+      );
+      lines.push(int64s([...packed]));
+      lines.push(
+        `kiln_${name}_${tc}(${inShape.length}, ${lastArray()}, ${ref(v)}, ${ref(operand)}, ${o});`,
+      );
       break;
     }
     default:

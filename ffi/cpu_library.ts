@@ -20,6 +20,7 @@ import reduceSource from "../kernels/cpu/reduce.c" with { type: "text" };
 import cumulativeSource from "../kernels/cpu/cumulative.c" with { type: "text" };
 import matmulSource from "../kernels/cpu/matmul.c" with { type: "text" };
 import convSource from "../kernels/cpu/conv.c" with { type: "text" };
+import convGradSource from "../kernels/cpu/conv_grad.c" with { type: "text" };
 import windowSource from "../kernels/cpu/window.c" with { type: "text" };
 import windowGradSource from "../kernels/cpu/window_grad.c" with { type: "text" };
 import gatherSource from "../kernels/cpu/gather.c" with { type: "text" };
@@ -36,6 +37,7 @@ export const CPU_KERNEL_SOURCES: readonly CSource[] = [
   { name: "cumulative.c", text: cumulativeSource },
   { name: "matmul.c", text: matmulSource },
   { name: "conv.c", text: convSource },
+  { name: "conv_grad.c", text: convGradSource },
   { name: "window.c", text: windowSource },
   { name: "window_grad.c", text: windowGradSource },
   { name: "gather.c", text: gatherSource },
@@ -135,6 +137,11 @@ export const CPU_SYMBOLS = {
   ...define(["blas_loaded"], [] as const, "i32"),
   ...define(["keep_freed_memory"], [] as const, "i32"),
   ...define(product(["conv2d"], FLOAT), ["buffer", "buffer", "buffer", "buffer"] as const, "void"),
+  ...define(
+    product(["conv2d_grad_lhs", "conv2d_grad_rhs"], FLOAT),
+    ["buffer", "buffer", "buffer", "buffer"] as const,
+    "void",
+  ),
   ...define(
     product(["reduce_window_max", "reduce_window_sum"], NUMERIC),
     ["i64", "buffer", "buffer", "buffer"] as const,

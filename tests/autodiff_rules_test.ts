@@ -33,7 +33,13 @@ const NO_DERIVATIVE = new Set([
   "xor",
 ]);
 /** Bilinear primitives: transpose one operand at a time, the other held constant. */
-const BILINEAR = new Set(["mul", "dot_general", "conv_general_dilated"]);
+const BILINEAR = new Set([
+  "mul",
+  "dot_general",
+  "conv_general_dilated",
+  "conv_grad_lhs",
+  "conv_grad_rhs",
+]);
 /** Primitives linear only in some float inputs. */
 const LINEAR_INPUTS: Record<string, number[]> = {
   div: [0],

@@ -63,6 +63,30 @@ function convCase(r: Rand): SampledCase {
   return { inputs: [lhs, rhs], params, dtype };
 }
 
+// The gradients of a sampled convolution: conv_grad_lhs(ct, rhs) and conv_grad_rhs(lhs, ct),
+// ct of the convolution's output shape (size-0 axes included, as convCase draws them).
+function convGradCase(r: Rand, which: "lhs" | "rhs"): SampledCase {
+  const c = convCase(r);
+  const [lhs, rhs] = c.inputs;
+  const p = c.params as {
+    windowStrides: number[];
+    padding: [number, number][];
+    lhsDilation: number[];
+    rhsDilation: number[];
+  };
+  // the convolution's output shape (conv_general_dilated's rule, written out again here)
+  const out = [lhs.shape[0], rhs.shape[0]];
+  lhs.shape.slice(2).forEach((d, i) => {
+    const padded = (d - 1) * p.lhsDilation[i] + 1 + p.padding[i][0] + p.padding[i][1];
+    const span = (rhs.shape[i + 2] - 1) * p.rhsDilation[i] + 1;
+    out.push(padded < span ? 0 : Math.floor((padded - span) / p.windowStrides[i]) + 1);
+  });
+  const ct = randomInput(r, out, c.dtype);
+  return which === "lhs"
+    ? { inputs: [ct, rhs], params: { ...c.params, lhsShape: lhs.shape }, dtype: c.dtype }
+    : { inputs: [lhs, ct], params: { ...c.params, rhsShape: rhs.shape }, dtype: c.dtype };
+}
+
 function windowCase(r: Rand): SampledCase {
   const dtype = pick(r, ["float32", "float64", "int32", "uint32"] as DType[]);
   const shape = Array.from({ length: int(r, 1, 3) }, () => int(r, 0, 6));
@@ -171,6 +195,8 @@ const indexingSamplers: Record<string, (r: Rand) => SampledCase> = {
 /** Samplers by primitive name. */
 export const extraSamplers: Record<string, (r: Rand) => SampledCase> = {
   conv_general_dilated: convCase,
+  conv_grad_lhs: (r) => convGradCase(r, "lhs"),
+  conv_grad_rhs: (r) => convGradCase(r, "rhs"),
   reduce_window_max: windowCase,
   reduce_window_sum: windowCase,
   select_and_gather_add: (r) => selectCase(r, false),

@@ -28,6 +28,8 @@ function tolerance(dtype: DType, name: string) {
     const loose = [
       "dot_general",
       "conv_general_dilated",
+      "conv_grad_lhs",
+      "conv_grad_rhs",
       "reduce_sum",
       "reduce_prod",
       "cumsum",

@@ -3,7 +3,8 @@
  * (N, C, *spatial), the rhs (O, C/groups, *window) and the output (N, O, *spatial_out), with
  * any number (≥ 1) of spatial axes. Other layouts (NHWC, HWIO, …) are transposes around it,
  * applied by `lax.convGeneralDilated`. The reference implementation is a direct convolution
- * accumulating in float64; devices run the 2-D (and 1-D) case through im2col + matmul.
+ * accumulating in float64; devices run the 2-D (and 1-D) case through im2col + matmul. Its
+ * transposes are the primitives of `conv_grad.ts` (the gradients wrt the lhs and the rhs).
  * @module
  */
 
@@ -13,8 +14,11 @@ import { fmtShape, type Shape, sizeOf, stridesOf } from "../shape.ts";
 import type { Tensor } from "../tensor.ts";
 import { bind1 } from "../trace.ts";
 import { add } from "./elementwise.ts";
-import { reshape, rev, transpose } from "./structure.ts";
+import { reshape, transpose } from "./structure.ts";
 import { moveAxis } from "../vmap.ts";
+// a cycle (conv_grad.ts binds `conv` in its own rules): both modules only use the other's
+// exports inside rule functions, never while they load
+import { convGradLhs, convGradRhs } from "./conv_grad.ts";
 
 /** Parameters of {@link conv}, one entry per spatial axis. */
 export interface ConvParams {
@@ -53,13 +57,25 @@ function describeConv(lhs: Shape, rhs: Shape, p: ConvParams): string {
   }`;
 }
 
+/** The five convolution parameters of `params`, without any others (e.g. a gradient's shape). */
+export function convParamsOf(params: ConvParams): ConvParams {
+  const { windowStrides, padding, lhsDilation, rhsDilation, featureGroupCount } = params;
+  return { windowStrides, padding, lhsDilation, rhsDilation, featureGroupCount };
+}
+
 /**
  * Validates shapes and parameters of `conv_general_dilated` (canonical layouts) and returns
- * the output shape (N, O, *spatial_out). Throws a RangeError naming the op and the shapes.
+ * the output shape (N, O, *spatial_out). Throws a RangeError naming the op (`op`, for the
+ * gradient primitives that validate the same convolution) and the shapes.
  */
-export function convOutputShape(lhs: Shape, rhs: Shape, params: ConvParams): number[] {
+export function convOutputShape(
+  lhs: Shape,
+  rhs: Shape,
+  params: ConvParams,
+  op = "conv_general_dilated",
+): number[] {
   const fail = (why: string): never => {
-    throw new RangeError(`conv_general_dilated: ${why} (${describeConv(lhs, rhs, params)})`);
+    throw new RangeError(`${op}: ${why} (${describeConv(lhs, rhs, params)})`);
   };
   if (lhs.length < 3) {
     fail(`lhs must have rank ≥ 3 (N, C, *spatial), got rank ${lhs.length}`);
@@ -124,10 +140,48 @@ function indexTable(shape: Shape): Int32Array {
 }
 
 /**
- * Reference direct convolution on canonical layouts, accumulating in float64. For output
- * position `out` and window tap `k` on spatial axis i, the position in the lhs-dilated input
- * is `out*stride - pad_lo + k*rhs_dilation`; it reads input element `pos / lhs_dilation` when
- * that is a whole number inside the input, and 0 otherwise.
+ * Where each window tap of each output position reads, for the reference implementations of
+ * the convolution and its gradients: entry `e * windowSize + t` (output position e and tap t,
+ * both row-major over the spatial axes) is the offset of the input element within one channel
+ * plane, or -1 when the tap reads a zero. On spatial axis i the tap reads position
+ * `out*stride - pad_lo + k*rhs_dilation` of the lhs-dilated input: input element
+ * `pos / lhs_dilation` when that is a whole number inside the input.
+ */
+export function convTapOffsets(
+  lhs: Shape,
+  rhs: Shape,
+  params: ConvParams,
+  outShape: Shape,
+): Int32Array {
+  const nd = lhs.length - 2;
+  const inSpatial = lhs.slice(2), winSpatial = rhs.slice(2), outSpatial = outShape.slice(2);
+  const inStrides = stridesOf(inSpatial);
+  const winSize = sizeOf(winSpatial), outSize = sizeOf(outSpatial);
+  const outIdx = indexTable(outSpatial), winIdx = indexTable(winSpatial);
+  const { windowStrides, padding, lhsDilation, rhsDilation } = params;
+  const dilatedIn = inSpatial.map((d, i) => dilateDim(d, lhsDilation[i]));
+  const table = new Int32Array(outSize * winSize);
+  for (let e = 0; e < outSize; e++) {
+    for (let t = 0; t < winSize; t++) {
+      let offset = 0;
+      for (let i = 0; i < nd; i++) {
+        const pos = outIdx[e * nd + i] * windowStrides[i] - padding[i][0] +
+          winIdx[t * nd + i] * rhsDilation[i];
+        if (pos < 0 || pos >= dilatedIn[i] || pos % lhsDilation[i] !== 0) {
+          offset = -1;
+          break;
+        }
+        offset += (pos / lhsDilation[i]) * inStrides[i];
+      }
+      table[e * winSize + t] = offset;
+    }
+  }
+  return table;
+}
+
+/**
+ * Reference direct convolution on canonical layouts, accumulating in float64 (the taps are
+ * those of {@link convTapOffsets}).
  */
 export function convReference(
   x: TypedArray,
@@ -138,32 +192,18 @@ export function convReference(
   outShape: Shape,
   out: TypedArray,
 ): void {
-  const nd = lhs.length - 2;
   const [n, c] = lhs, [o, cg] = rhs;
-  const g = params.featureGroupCount, og = o / g;
-  const inSpatial = lhs.slice(2), winSpatial = rhs.slice(2), outSpatial = outShape.slice(2);
-  const inStrides = stridesOf(inSpatial);
-  const inSize = sizeOf(inSpatial), winSize = sizeOf(winSpatial), outSize = sizeOf(outSpatial);
-  const outIdx = indexTable(outSpatial), winIdx = indexTable(winSpatial);
-  const { windowStrides, padding, lhsDilation, rhsDilation } = params;
-  const dilatedIn = inSpatial.map((d, i) => dilateDim(d, lhsDilation[i]));
+  const og = o / params.featureGroupCount;
+  const inSize = sizeOf(lhs.slice(2)), winSize = sizeOf(rhs.slice(2));
+  const outSize = sizeOf(outShape.slice(2));
+  const taps = convTapOffsets(lhs, rhs, params, outShape);
   for (let b = 0; b < n; b++) {
     for (let oc = 0; oc < o; oc++) {
       const group = Math.floor(oc / og);
       for (let e = 0; e < outSize; e++) {
         let acc = 0;
         for (let t = 0; t < winSize; t++) {
-          // input offset of this tap within one channel plane, or -1 when it reads a zero
-          let offset = 0;
-          for (let i = 0; i < nd; i++) {
-            const pos = outIdx[e * nd + i] * windowStrides[i] - padding[i][0] +
-              winIdx[t * nd + i] * rhsDilation[i];
-            if (pos < 0 || pos >= dilatedIn[i] || pos % lhsDilation[i] !== 0) {
-              offset = -1;
-              break;
-            }
-            offset += (pos / lhsDilation[i]) * inStrides[i];
-          }
+          const offset = taps[e * winSize + t];
           if (offset < 0) continue;
           for (let ci = 0; ci < cg; ci++) {
             const xv = x[(b * c + group * cg + ci) * inSize + offset];
@@ -179,18 +219,11 @@ export function convReference(
 
 // ---- autodiff ---------------------------------------------------------------------------
 
-// Swaps axes 0 and 1 (batch/feature of an activation, out/in feature of a kernel).
-function swap01(x: Tensor): Tensor {
-  const perm = [...Array(x.ndim).keys()];
-  perm[0] = 1;
-  perm[1] = 0;
-  return bind1(transpose, [x], { perm });
-}
-
 /**
- * JAX's `_conv_general_vjp_lhs_padding`: the padding of the convolution that maps an output
- * cotangent back onto the lhs (also the padding of the cotangent in the transpose of
- * `reduce_window_sum`). Sizes are per spatial axis.
+ * JAX's `_conv_general_vjp_lhs_padding`: the padding of the convolution (of the output
+ * cotangent with the reversed kernel) that maps an output cotangent back onto the lhs. Kiln's
+ * `conv_grad_lhs` computes that map directly; `reduce_window_sum`'s transpose pads its
+ * cotangent with it. Sizes are per spatial axis.
  */
 export function convVjpLhsPadding(
   inSizes: readonly number[],
@@ -211,117 +244,24 @@ export function convVjpLhsPadding(
   });
 }
 
-/**
- * JAX's `_conv_general_vjp_rhs_padding`: the padding of the convolution of the lhs with the
- * output cotangent that gives the rhs cotangent. Sizes are per spatial axis.
- */
-export function convVjpRhsPadding(
-  inSizes: readonly number[],
-  windowSizes: readonly number[],
-  windowStrides: readonly number[],
-  outSizes: readonly number[],
-  padding: readonly (readonly [number, number])[],
-  lhsDilation: readonly number[],
-  rhsDilation: readonly number[],
-): [number, number][] {
-  return inSizes.map((d, i) => {
-    const lhsDilated = dilateDim(d, lhsDilation[i]);
-    const rhsDilated = dilateDim(windowSizes[i], rhsDilation[i]);
-    const outDilated = dilateDim(outSizes[i], windowStrides[i]);
-    const lo = padding[i][0];
-    return [lo, outDilated - lhsDilated + rhsDilated - lo - 1];
-  });
-}
-
-/**
- * Cotangent of the lhs (JAX's `_conv_general_dilated_transpose_lhs`): the convolution of the
- * output cotangent `ct` (N, O, *out) with the spatially reversed kernel whose feature axes are
- * swapped, (C, O/G, *window), fractionally strided (lhs dilation = the window strides, window
- * strides = the lhs dilation). With feature groups, group g's slice of O feeds group g's
- * slice of C.
- */
-function convTransposeLhs(ct: Tensor, lhs: Aval, w: Tensor, p: ConvParams): Tensor {
-  const g = p.featureGroupCount;
-  const [o, cg, ...window] = w.shape;
-  const spatial = [...Array(window.length).keys()].map((i) => i + 2);
-  // (O, C/G, *win) -> (G, O/G, C/G, *win) -> (G, C/G, O/G, *win) -> (C, O/G, *win)
-  let k = bind1(reshape, [w], { shape: [g, o / g, cg, ...window] });
-  k = bind1(transpose, [k], { perm: [0, 2, 1, ...spatial.map((a) => a + 1)] });
-  k = bind1(reshape, [k], { shape: [g * cg, o / g, ...window] });
-  k = bind1(rev, [k], { axes: spatial });
-  const padding = convVjpLhsPadding(
-    lhs.shape.slice(2),
-    window,
-    p.windowStrides,
-    ct.shape.slice(2),
-    p.padding,
-    p.lhsDilation,
-    p.rhsDilation,
-  );
-  return bind1(conv, [ct, k], {
-    windowStrides: [...p.lhsDilation],
-    padding,
-    lhsDilation: [...p.windowStrides],
-    rhsDilation: [...p.rhsDilation],
-    featureGroupCount: g,
-  });
-}
-
-/**
- * Cotangent of the rhs (JAX's `_conv_general_dilated_transpose_rhs`): the convolution of the
- * lhs, batch and feature axes swapped, with the output cotangent as the kernel (its batch axis
- * contracted), window strides and rhs dilation exchanged. JAX turns feature groups into batch
- * groups here; without batch groups, group g's C/G lhs channels are moved into the feature
- * axis beside the batch, (C/G, G·N, *in), so that a feature-grouped convolution pairs them
- * with group g's slice of O.
- */
-function convTransposeRhs(ct: Tensor, x: Tensor, rhs: Aval, p: ConvParams): Tensor {
-  const g = p.featureGroupCount;
-  const [n, c, ...inSpatial] = x.shape;
-  const cg = c / g;
-  const spatial = [...Array(inSpatial.length).keys()].map((i) => i + 2);
-  // (N, C, *in) -> (N, G, C/G, *in) -> (C/G, G, N, *in) -> (C/G, G·N, *in)
-  let l = bind1(reshape, [x], { shape: [n, g, cg, ...inSpatial] });
-  l = bind1(transpose, [l], { perm: [2, 1, 0, ...spatial.map((a) => a + 1)] });
-  l = bind1(reshape, [l], { shape: [cg, g * n, ...inSpatial] });
-  const padding = convVjpRhsPadding(
-    inSpatial,
-    rhs.shape.slice(2),
-    p.windowStrides,
-    ct.shape.slice(2),
-    p.padding,
-    p.lhsDilation,
-    p.rhsDilation,
-  );
-  // kernel (O, N, *out); result (C/G, O, *window) -> (O, C/G, *window)
-  const y = bind1(conv, [l, swap01(ct)], {
-    windowStrides: [...p.rhsDilation],
-    padding,
-    lhsDilation: [...p.lhsDilation],
-    rhsDilation: [...p.windowStrides],
-    featureGroupCount: g,
-  });
-  return swap01(y);
-}
-
 // ---- batching ---------------------------------------------------------------------------
 
-// Splits axis `axis` of x (of size a·b) into (a, b).
-function splitAxis(x: Tensor, axis: number, a: number, b: number): Tensor {
+/** Splits axis `axis` of x (of size a·b) into (a, b). */
+export function splitAxis(x: Tensor, axis: number, a: number, b: number): Tensor {
   const shape = [...x.shape];
   shape.splice(axis, 1, a, b);
   return bind1(reshape, [x], { shape });
 }
 
-// Merges axes `axis` and `axis + 1` of x (the first becomes the major part).
-function mergeAxes(x: Tensor, axis: number): Tensor {
+/** Merges axes `axis` and `axis + 1` of x (the first becomes the major part). */
+export function mergeAxes(x: Tensor, axis: number): Tensor {
   const shape = [...x.shape];
   shape.splice(axis, 2, shape[axis] * shape[axis + 1]);
   return bind1(reshape, [x], { shape });
 }
 
-// Swaps adjacent axes `axis` and `axis + 1`.
-function swapAdjacent(x: Tensor, axis: number): Tensor {
+/** Swaps adjacent axes `axis` and `axis + 1`. */
+export function swapAdjacent(x: Tensor, axis: number): Tensor {
   const perm = [...Array(x.ndim).keys()];
   perm[axis] = axis + 1;
   perm[axis + 1] = axis;
@@ -420,10 +360,17 @@ export const conv: Primitive<ConvParams> = new Primitive<ConvParams>("conv_gener
         "conv_general_dilated: transpose needs exactly one linear operand (it is bilinear)",
       );
     }
-    // an empty cotangent gives a zero cotangent (and would form a degenerate convolution)
+    // an empty cotangent gives a zero cotangent
     if (sizeOf(ct.shape) === 0) return [null, null];
-    if (lhsLinear) return [convTransposeLhs(ct, lhs.aval, rhs as Tensor, params), null];
-    return [null, convTransposeRhs(ct, lhs as Tensor, (rhs as UndefinedPrimal).aval, params)];
+    const p = convParamsOf(params);
+    if (lhsLinear) {
+      return [
+        bind1(convGradLhs, [ct, rhs as Tensor], { ...p, lhsShape: [...lhs.aval.shape] }),
+        null,
+      ];
+    }
+    const rhsShape = [...(rhs as UndefinedPrimal).aval.shape];
+    return [null, bind1(convGradRhs, [lhs as Tensor, ct], { ...p, rhsShape })];
   },
   batch: convBatch,
 });

@@ -1,6 +1,7 @@
 /**
- * CPU kernels of the convolution and window-reduction primitives: `conv_general_dilated`
- * (2-D through `kiln_conv2d_<t>`, 1-D as 2-D with a size-1 height, other ranks through the
+ * CPU kernels of the convolution and window-reduction primitives: `conv_general_dilated` and
+ * its gradients `conv_grad_lhs` / `conv_grad_rhs` (2-D through `kiln_conv2d_<t>` and
+ * `kiln_conv2d_grad_{lhs,rhs}_<t>`, 1-D as 2-D with a size-1 height, other ranks through the
  * reference implementation) and `reduce_window_max` / `reduce_window_sum` (any rank, through
  * `kiln_reduce_window_<op>_<t>`). Shapes and parameters were validated by the primitives'
  * abstractEval; the C code trusts them.
@@ -10,6 +11,12 @@
 import { allocate, TYPE_CODE, type TypedArray } from "../../core/dtype.ts";
 import type { Aval } from "../../core/primitive.ts";
 import { conv, type ConvParams } from "../../core/prims/conv.ts";
+import {
+  convGradLhs,
+  type ConvGradLhsParams,
+  convGradRhs,
+  type ConvGradRhsParams,
+} from "../../core/prims/conv_grad.ts";
 import {
   reduceWindowMax,
   type ReduceWindowParams,
@@ -80,6 +87,40 @@ const convKernel: CpuKernel = (sym, [x, w], inAvals, params, [out]) => {
 };
 
 /**
+ * The `kiln_conv2d_<t>` parameters of the convolution that a gradient primitive belongs to
+ * (the gradient kernels take the forward's parameters), or null where no C kernel applies
+ * (ranks other than 1-D and 2-D).
+ */
+export function convGradParams(
+  name: "conv_grad_lhs" | "conv_grad_rhs",
+  inShapes: readonly (readonly number[])[],
+  outShape: readonly number[],
+  params: ConvGradLhsParams | ConvGradRhsParams,
+): BigInt64Array | null {
+  // conv_grad_lhs(ct, rhs) -> lhs; conv_grad_rhs(lhs, ct) -> rhs
+  return name === "conv_grad_lhs"
+    ? conv2dParams(outShape, inShapes[1], inShapes[0], params)
+    : conv2dParams(inShapes[0], outShape, inShapes[1], params);
+}
+
+function convGradKernel(name: "conv_grad_lhs" | "conv_grad_rhs"): CpuKernel {
+  const prim = name === "conv_grad_lhs" ? convGradLhs : convGradRhs;
+  return (sym, inputs, inAvals, params, [out]) => {
+    const p = params as unknown as ConvGradLhsParams & ConvGradRhsParams;
+    const dtype = out.dtype;
+    const packed = convGradParams(name, inAvals.map((a) => a.shape), out.shape, p);
+    if (packed === null || (dtype !== "float32" && dtype !== "float64")) {
+      return prim.rules.impl(inputs, inAvals, p, [out]);
+    }
+    const y = allocate(dtype, sizeOf(out.shape));
+    // nothing to compute, or an empty operand (the gradient is all zeros)
+    if (y.length === 0 || inAvals.some((a) => sizeOf(a.shape) === 0)) return [y];
+    symbol(sym, `kiln_conv2d_${name.slice(5)}_${TYPE_CODE[dtype]}`)(packed, ...inputs, y);
+    return [y];
+  };
+}
+
+/**
  * The ndim-packed parameters of `kiln_reduce_window_<op>_<t>`: in_shape, out_shape, window,
  * strides, pad_lo, window_dilation.
  */
@@ -123,6 +164,8 @@ function reduceWindowKernel(op: "max" | "sum"): CpuKernel {
 /** CPU kernels of the convolution family, by primitive name. */
 export const convKernels: CpuKernelTable = {
   conv_general_dilated: convKernel,
+  conv_grad_lhs: convGradKernel("conv_grad_lhs"),
+  conv_grad_rhs: convGradKernel("conv_grad_rhs"),
   reduce_window_max: reduceWindowKernel("max"),
   reduce_window_sum: reduceWindowKernel("sum"),
 };

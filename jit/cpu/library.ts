@@ -1,7 +1,7 @@
 /**
  * Library calls: primitives that the generated C runs through the precompiled kernel library
  * (kernels/README.md) instead of a fused loop: dot_general (kiln_matmul, transposed operands
- * passed as flags), 1-D/2-D convolutions, window reductions and their derivatives
+ * passed as flags), 1-D/2-D convolutions and their gradients, window reductions and their derivatives
  * (select_and_gather_add / select_and_scatter_add), arg-reductions, cumulative scans, pad and
  * concatenate (fill + strided copies).
  * @module
@@ -15,7 +15,8 @@ import { splitAt } from "../../core/prims/reduce.ts";
 import { type PadParams, padPlacement } from "../../core/prims/structure.ts";
 import type { ReduceWindowParams } from "../../core/prims/window.ts";
 import { sizeOf, stridesOf } from "../../core/shape.ts";
-import { conv2dParams, reduceWindowPackedParams } from "../../ffi/cpu_ops/conv.ts";
+import type { ConvGradLhsParams, ConvGradRhsParams } from "../../core/prims/conv_grad.ts";
+import { conv2dParams, convGradParams, reduceWindowPackedParams } from "../../ffi/cpu_ops/conv.ts";
 import { CTYPE } from "./scalar_ops.ts";
 
 /** Prototypes of the kernel-library functions the generated code may call. */
@@ -41,6 +42,10 @@ void kiln_matmul_i32(int64_t, int64_t, int64_t, int64_t, const int32_t*, int32_t
 void kiln_matmul_u32(int64_t, int64_t, int64_t, int64_t, const uint32_t*, int32_t, const uint32_t*, int32_t, uint32_t*);
 void kiln_conv2d_f32(const int64_t*, const float*, const float*, float*);
 void kiln_conv2d_f64(const int64_t*, const double*, const double*, double*);
+void kiln_conv2d_grad_lhs_f32(const int64_t*, const float*, const float*, float*);
+void kiln_conv2d_grad_lhs_f64(const int64_t*, const double*, const double*, double*);
+void kiln_conv2d_grad_rhs_f32(const int64_t*, const float*, const float*, float*);
+void kiln_conv2d_grad_rhs_f64(const int64_t*, const double*, const double*, double*);
 `;
 
 const isIdentity = (perm: number[]) => perm.every((p, i) => p === i);
@@ -106,6 +111,9 @@ export function canCall(eqn: Eqn): boolean {
       return (dt === "float32" || dt === "float64") &&
         conv2dParams(l, r, out, eqn.params as unknown as ConvParams) !== null;
     }
+    case "conv_grad_lhs":
+    case "conv_grad_rhs":
+      return (dt === "float32" || dt === "float64") && convGradPacked(eqn) !== null;
     case "reduce_window_max":
     case "reduce_window_sum": {
       const s = eqn.inputs[0].aval.shape;
@@ -116,6 +124,16 @@ export function canCall(eqn: Eqn): boolean {
       return dt === "float32" || dt === "float64" || dt === "int32" || dt === "uint32";
   }
   return false;
+}
+
+// The kiln_conv2d_<t> parameters of a conv_grad_lhs / conv_grad_rhs equation, or null.
+function convGradPacked(eqn: Eqn): BigInt64Array | null {
+  return convGradParams(
+    eqn.prim.name as "conv_grad_lhs" | "conv_grad_rhs",
+    eqn.inputs.map((a) => a.aval.shape),
+    eqn.outputs[0].aval.shape,
+    eqn.params as unknown as ConvGradLhsParams | ConvGradRhsParams,
+  );
 }
 
 let arrays = 0;
@@ -240,6 +258,18 @@ export function callC(
       const packed = conv2dParams(l, r, out.shape, eqn.params as unknown as ConvParams)!;
       lines.push(int64s([...packed]));
       lines.push(`kiln_conv2d_${tc}(${lastArray()}, ${ref(x)}, ${ref(eqn.inputs[1])}, ${o});`);
+      break;
+    }
+    case "conv_grad_lhs":
+    case "conv_grad_rhs": {
+      if (size === 0) break;
+      if (eqn.inputs.some((a) => sizeOf(a.aval.shape) === 0)) {
+        lines.push(`memset(${o}, 0, ${size * bytes});`);
+        break;
+      }
+      lines.push(int64s([...convGradPacked(eqn)!]));
+      const [a, b] = eqn.inputs.map(ref);
+      lines.push(`kiln_conv2d_${name.slice(5)}_${tc}(${lastArray()}, ${a}, ${b}, ${o});`);
       break;
     }
     case "reduce_window_max":

@@ -132,4 +132,10 @@ void kiln_matmul_f32(int64_t batch, int64_t m, int64_t n, int64_t k, const float
 void kiln_matmul_f64(int64_t batch, int64_t m, int64_t n, int64_t k, const double* a,
                      int32_t trans_a, const double* b, int32_t trans_b, double* out);
 
+/* im2col of the 2-D convolution (conv.c), shared with its gradients (conv_grad.c): unrolls cg
+ * channels of one image into col ((cg*KH*KW) x (OH*OW)) with rows ld elements apart; p is the
+ * kiln_conv2d_<t> parameter array. */
+void kiln_im2col_f32(const int64_t* p, const float* x, int64_t cg, float* col, int64_t ld);
+void kiln_im2col_f64(const int64_t* p, const double* x, int64_t cg, double* col, int64_t ld);
+
 #endif

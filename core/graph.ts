@@ -40,6 +40,8 @@ export interface Eqn {
 }
 
 const SHORT: Record<string, string> = {
+  float16: "f16",
+  bfloat16: "bf16",
   float32: "f32",
   float64: "f64",
   int32: "i32",

@@ -5,7 +5,8 @@
  * @module
  */
 
-import { type DType, type TypedArray } from "./dtype.ts";
+import { type DType, isHalfFloat, storageToNumbers, type TypedArray } from "./dtype.ts";
+import { bf16BitsToNumber, numberToBf16Bits } from "./float16.ts";
 import type { Device } from "./device.ts";
 import type { Aval } from "./primitive.ts";
 import { fmtShape, type Shape, sizeOf } from "./shape.ts";
@@ -73,16 +74,28 @@ export class Tensor {
     return new Error(`${op}: this tensor has no concrete value`);
   }
 
-  /** The data as a fresh TypedArray (row-major). */
+  /**
+   * The data as a fresh TypedArray of JS numbers (row-major): a `Float16Array` for float16, a
+   * `Float32Array` holding the exact values for bfloat16.
+   */
   dataSync(): TypedArray {
-    const device = this.concreteDevice("dataSync");
-    return device.toHost(this.#buffer, this.dtype, this.size);
+    return storageToNumbers(this.storageSync(), this.dtype);
   }
 
-  /** The data, asynchronously (lets an accelerator finish first). */
-  data(): Promise<TypedArray> {
+  /** The data, asynchronously (lets an accelerator finish first); as {@link dataSync}. */
+  async data(): Promise<TypedArray> {
     const device = this.concreteDevice("data");
-    return device.toHostAsync(this.#buffer, this.dtype, this.size);
+    const storage = await device.toHostAsync(this.#buffer, this.dtype, this.size);
+    return storageToNumbers(storage, this.dtype);
+  }
+
+  /**
+   * @internal The data as the device stores it (a fresh copy): bfloat16 as its bit patterns in a
+   * Uint16Array. For moving data between devices, files and compiled code without decoding.
+   */
+  storageSync(): TypedArray {
+    const device = this.concreteDevice("dataSync");
+    return device.toHost(this.#buffer, this.dtype, this.size);
   }
 
   /** The data as nested JS arrays (booleans for bool tensors); a number for a 0-d tensor. */
@@ -156,11 +169,27 @@ const MAX_PRINTED = 1000;
 
 function formatScalar(v: number, dtype: DType): string {
   if (dtype === "bool") return v ? "true" : "false";
-  if (dtype === "float32" || dtype === "float64") {
+  if (dtype === "float32" || dtype === "float64" || isHalfFloat(dtype)) {
     if (Number.isNaN(v)) return "nan";
     if (!Number.isFinite(v)) return v > 0 ? "inf" : "-inf";
-    const s = dtype === "float32" ? Number(v.toPrecision(7)).toString() : v.toString();
+    const s = dtype === "float32"
+      ? Number(v.toPrecision(7)).toString()
+      : isHalfFloat(dtype)
+      ? shortestHalf(v, dtype)
+      : v.toString();
     return Number.isInteger(v) && !s.includes("e") ? `${s}.` : s;
+  }
+  return v.toString();
+}
+
+// the fewest significant digits that read back as the same 16-bit float (NumPy's repr)
+function shortestHalf(v: number, dtype: DType): string {
+  const round = dtype === "float16"
+    ? Math.f16round
+    : (x: number) => bf16BitsToNumber(numberToBf16Bits(x));
+  for (let p = 1; p < 6; p++) {
+    const s = Number(v.toPrecision(p));
+    if (round(s) === v) return s.toString();
   }
   return v.toString();
 }

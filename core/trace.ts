@@ -6,7 +6,7 @@
  * @module
  */
 
-import { castScalar, type DType } from "./dtype.ts";
+import { allocate, type DType, storeNumber } from "./dtype.ts";
 import { defaultDevice, type Device } from "./device.ts";
 import type { Aval, Primitive } from "./primitive.ts";
 import { fmtShape } from "./shape.ts";
@@ -182,15 +182,7 @@ export function fromHostData(
 
 /** A concrete 0-d tensor holding `value`, weakly typed when it came from a JS number. */
 export function scalarTensor(value: number, dtype: DType, weak: boolean, device?: Device): Tensor {
-  const storage = dtype === "float32"
-    ? new Float32Array(1)
-    : dtype === "float64"
-    ? new Float64Array(1)
-    : dtype === "int32"
-    ? new Int32Array(1)
-    : dtype === "uint32"
-    ? new Uint32Array(1)
-    : new Uint8Array(1);
-  storage[0] = castScalar(value, dtype);
+  const storage = allocate(dtype, 1);
+  storeNumber(storage, 0, value, dtype);
   return fromHostData(storage, [], dtype, weak, device);
 }

@@ -8,10 +8,11 @@
 
 import type { Device } from "../core/device.ts";
 import type { TypedArray } from "../core/dtype.ts";
+import { computeHalfInFloat32, type HostExecute } from "../core/half_compute.ts";
 import type { Primitive } from "../core/primitive.ts";
 import { loadCpuLibrary } from "./cpu_library.ts";
 import { convKernels } from "./cpu_ops/conv.ts";
-import { elementwiseKernels } from "./cpu_ops/elementwise.ts";
+import { castKernels, castWith, elementwiseKernels } from "./cpu_ops/elementwise.ts";
 import { indexingKernels } from "./cpu_ops/indexing.ts";
 import { reduceKernels } from "./cpu_ops/reduce.ts";
 import { runView, structureKernels } from "./cpu_ops/structure.ts";
@@ -38,21 +39,28 @@ export function createCpuDevice(): CpuDevice {
     ...indexingKernels,
     ...windowGradKernels,
   };
+  const run: HostExecute = (prim, xs, inAvals, params, outAvals) => {
+    const kernel = table[prim.name];
+    if (kernel !== undefined) return kernel(sym, xs, inAvals, params, outAvals);
+    if (prim.rules.view !== undefined) {
+      return [runView(sym, prim, xs[0], inAvals[0], params, outAvals[0])];
+    }
+    throw new Error(`cpu device: no kernel for primitive ${prim.name}`);
+  };
+  // float16/bfloat16 run the float32 kernels between two C casts (XLA's CPU semantics)
+  const casts = castKernels(sym);
+  const execute = computeHalfInFloat32(run, {
+    widen: (x, dtype) => castWith(casts, x, dtype, "float32") as Float32Array,
+    narrow: (x, dtype) => castWith(casts, x, "float32", dtype),
+  });
   return {
     name: "cpu",
     blasLoaded: lib.blasLoaded,
     fromHost: (data) => data,
     toHost: (buffer) => (buffer as TypedArray).slice(),
     toHostAsync: (buffer) => Promise.resolve((buffer as TypedArray).slice()),
-    execute(prim, inputs, inAvals, params, outAvals) {
-      const kernel = table[prim.name];
-      const xs = inputs as TypedArray[];
-      if (kernel !== undefined) return kernel(sym, xs, inAvals, params, outAvals);
-      if (prim.rules.view !== undefined) {
-        return [runView(sym, prim, xs[0], inAvals[0], params, outAvals[0])];
-      }
-      throw new Error(`cpu device: no kernel for primitive ${prim.name}`);
-    },
+    execute: (prim, inputs, inAvals, params, outAvals) =>
+      execute(prim, inputs as TypedArray[], inAvals, params, outAvals),
     dispose: () => {},
     hasKernel: (prim) => prim.name in table || prim.rules.view !== undefined,
   };

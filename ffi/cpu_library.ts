@@ -50,6 +50,9 @@ const FLOAT = ["f32", "f64"] as const;
 const NUMERIC = ["f32", "f64", "i32", "u32"] as const;
 const INTEGER_BOOL = ["i32", "u32", "b8"] as const;
 const ALL = ["f32", "f64", "i32", "u32", "b8"] as const;
+/** The 16-bit floats: only casts exist for them (everything else computes in f32). */
+const HALF = ["f16", "bf16"] as const;
+const ALL_HALF = [...ALL, ...HALF] as const;
 const BYTES = ["1", "2", "4", "8"] as const;
 const SELECT_BYTES = ["1", "4", "8"] as const;
 
@@ -113,6 +116,7 @@ export const CPU_SYMBOLS = {
   ...define(product(COMPARE_OPS, ALL), N_2, "void"),
   ...define(product(["select"], SELECT_BYTES), N_3, "void"),
   ...define(product(["cast"], product(ALL, ALL)), N_1, "void"),
+  ...define(product(["cast"], [...product(HALF, ALL_HALF), ...product(ALL, HALF)]), N_1, "void"),
   ...define(product(["fill"], BYTES), ["i64", "buffer", "buffer"] as const, "void"),
   ...define(product(["iota"], NUMERIC), ["i64", "i64", "i64", "buffer"] as const, "void"),
   // layout

@@ -110,7 +110,7 @@ export function saveSync(path: PathLike, pytree: unknown, options: SaveOptions =
 
 /**
  * Loads a safetensors file: the pytree {@link save} wrote, or for a file from another tool a
- * flat object of name → tensor. F16/BF16 tensors are widened to float32.
+ * flat object of name → tensor. F16 and BF16 tensors load as float16 and bfloat16, bit for bit.
  */
 export async function load<T = unknown>(path: PathLike): Promise<T> {
   const ctx = where("io.load", path);

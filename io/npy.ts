@@ -4,10 +4,10 @@
  * padded to 64 bytes, then the data. The dict is read by a small strict parser (no eval) and
  * validated with zod.
  *
- * Reads `<f4 <f8 <i4 <u4 |b1`, their big-endian forms (byte-swapped) and `<f2` (widened to
- * float32). `fortran_order: True` arrays are read and transposed into Kiln's row-major layout.
- * Other dtypes (int64, uint8, complex, structured, object) are rejected with an error saying
- * how to convert them in NumPy.
+ * Reads and writes `<f2 <f4 <f8 <i4 <u4 |b1` (float16 … bool), and reads their big-endian forms
+ * (byte-swapped). bfloat16 has no NumPy dtype and is refused on save. `fortran_order: True`
+ * arrays are read and transposed into Kiln's row-major layout. Other dtypes (int64, uint8,
+ * complex, structured, object) are rejected with an error saying how to convert them in NumPy.
  * @module
  */
 
@@ -19,7 +19,10 @@ const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
 /** Largest header accepted (NumPy itself refuses headers over 10,000 bytes by default). */
 export const MAX_NPY_HEADER_BYTES = 1 << 20;
 
-const DESCR: Record<DType, string> = {
+// NumPy has no bfloat16 (only the ml_dtypes extension does), so it has no descr here
+const DESCR: Record<DType, string | null> = {
+  float16: "<f2",
+  bfloat16: null,
   float32: "<f4",
   float64: "<f8",
   int32: "<i4",
@@ -117,12 +120,12 @@ function parseDict(src: string, ctx: string): Record<string, PyValue> {
 }
 
 /** Maps a descr to the element kind in the file, its size, and whether to byte-swap. */
-function parseDescr(descr: string, ctx: string): [DType | "f16", number, boolean] {
+function parseDescr(descr: string, ctx: string): [DType, number, boolean] {
   const m = /^([<>|=])([a-zA-Z])(\d+)$/.exec(descr);
-  const kinds: Record<string, DType | "f16"> = {
+  const kinds: Record<string, DType> = {
     f4: "float32",
     f8: "float64",
-    f2: "f16",
+    f2: "float16",
     i4: "int32",
     u4: "uint32",
     b1: "bool",
@@ -135,8 +138,8 @@ function parseDescr(descr: string, ctx: string): [DType | "f16", number, boolean
       ? " (uint8; save with arr.astype(np.int32) or arr.astype(bool))"
       : "";
     throw new Error(
-      `${ctx}: dtype '${descr}' is not supported${hint}; Kiln reads <f4 <f8 <i4 <u4 |b1 ` +
-        `(any byte order) and <f2 (as float32)`,
+      `${ctx}: dtype '${descr}' is not supported${hint}; Kiln reads <f2 <f4 <f8 <i4 <u4 |b1 ` +
+        `(any byte order)`,
     );
   }
   return [kind, Number(m[3]), m[1] === ">" && m[3] !== "1"];
@@ -150,9 +153,16 @@ export function encodeNpy(tensor: Tensor | number | boolean | unknown[]): Uint8A
 /** @internal {@link encodeNpy} naming `op` in errors. */
 export function encodeNpyImpl(x: Tensor | number | boolean | unknown[], op: string): Uint8Array {
   const t = withContext(op, () => np.array(x as Parameters<typeof np.array>[0]));
+  const descr = DESCR[t.dtype];
+  if (descr === null) {
+    throw new TypeError(
+      `${op}: NumPy has no ${t.dtype} dtype, so .npy cannot hold it; convert it first ` +
+        `(x.astype("float32") keeps every value exactly), or save with io.save (safetensors BF16)`,
+    );
+  }
   const data = tensorBytes(t, op, "the tensor");
   const shape = t.shape.length === 1 ? `(${t.shape[0]},)` : `(${t.shape.join(", ")})`;
-  const dict = `{'descr': '${DESCR[t.dtype]}', 'fortran_order': False, 'shape': ${shape}, }`;
+  const dict = `{'descr': '${descr}', 'fortran_order': False, 'shape': ${shape}, }`;
   let version = 1, prefix = 10;
   let total = Math.ceil((prefix + dict.length + 1) / 64) * 64;
   if (total - prefix > 0xffff) {

@@ -15,7 +15,9 @@
  */
 
 import { z } from "npm:zod@4";
-import { type DType, np, Tensor, tree, type TypedArray } from "../core/index.ts";
+import { type DType, Tensor, tree } from "../core/index.ts";
+import { ITEMSIZE as DTYPE_ITEMSIZE, STORAGE } from "../core/dtype.ts";
+import { fromHostData } from "../core/trace.ts";
 
 // ---- shared helpers (also used by npy.ts) ---------------------------------------------------
 
@@ -23,13 +25,7 @@ import { type DType, np, Tensor, tree, type TypedArray } from "../core/index.ts"
 export const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
 /** @internal Bytes per element of each Kiln dtype. */
-export const ITEMSIZE: Record<DType, number> = {
-  float32: 4,
-  float64: 8,
-  int32: 4,
-  uint32: 4,
-  bool: 1,
-};
+export const ITEMSIZE: Record<DType, number> = DTYPE_ITEMSIZE;
 
 /** @internal Formats zod issues as `path: message; ...`. */
 export function fmtZod(err: z.ZodError, root = ""): string {
@@ -50,59 +46,28 @@ export function safeSize(shape: readonly number[]): number | null {
   return n;
 }
 
-/** @internal IEEE half → float. */
-export function halfToFloat(h: number): number {
-  const s = h & 0x8000 ? -1 : 1, e = (h >> 10) & 0x1f, m = h & 0x3ff;
-  if (e === 0) return s * m * 2 ** -24;
-  if (e === 31) return m ? NaN : s * Infinity;
-  return s * (1 + m / 1024) * 2 ** (e - 15);
-}
-
 /**
- * @internal Makes a tensor of `dtype` and `shape` from `size` elements of little-endian bytes.
- * `src` is the element kind in the file (`f16`/`bf16` are widened to float32; `bool` bytes are
- * normalized to 0/1). `swap` byte-swaps big-endian data.
+ * @internal Makes a tensor of `dtype` and `shape` from `size` elements of little-endian bytes,
+ * bit for bit (float16 and bfloat16 included; `bool` bytes are normalized to 0/1). `swap`
+ * byte-swaps big-endian data.
  */
 export function tensorFromBytes(
   bytes: Uint8Array,
-  src: DType | "f16" | "bf16",
+  dtype: DType,
   shape: number[],
   size: number,
   swap = false,
 ): Tensor {
   if (!HOST_LITTLE_ENDIAN) throw new Error("io: big-endian hosts are not supported");
-  let data: TypedArray;
-  if (src === "f16" || src === "bf16") {
-    const out = new Float32Array(size);
-    const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    const bits = new Uint32Array(1), f = new Float32Array(bits.buffer);
-    for (let i = 0; i < size; i++) {
-      const h = dv.getUint16(2 * i, !swap);
-      if (src === "f16") out[i] = halfToFloat(h);
-      else {
-        bits[0] = h << 16;
-        out[i] = f[0];
-      }
-    }
-    data = out;
-  } else {
-    const item = ITEMSIZE[src];
-    const raw = new Uint8Array(size * item);
-    raw.set(bytes.subarray(0, size * item));
-    if (swap && item > 1) {
-      for (let i = 0; i < raw.length; i += item) raw.subarray(i, i + item).reverse();
-    }
-    if (src === "bool") { for (let i = 0; i < size; i++) raw[i] = raw[i] ? 1 : 0; }
-    data = src === "bool" ? raw : new ({
-      float32: Float32Array,
-      float64: Float64Array,
-      int32: Int32Array,
-      uint32: Uint32Array,
-    })[src](raw.buffer);
+  const item = ITEMSIZE[dtype];
+  const raw = new Uint8Array(size * item);
+  raw.set(bytes.subarray(0, size * item));
+  if (swap && item > 1) {
+    for (let i = 0; i < raw.length; i += item) raw.subarray(i, i + item).reverse();
   }
-  return np.array(data, { dtype: src === "f16" || src === "bf16" ? "float32" : src }).reshape(
-    shape,
-  );
+  if (dtype === "bool") { for (let i = 0; i < size; i++) raw[i] = raw[i] ? 1 : 0; }
+  const storage = dtype === "bool" ? raw : new STORAGE[dtype](raw.buffer);
+  return fromHostData(storage, [...shape], dtype);
 }
 
 /** @internal The little-endian bytes of a concrete tensor (a copy from the device). */
@@ -111,7 +76,7 @@ export function tensorBytes(t: Tensor, op: string, what: string): Uint8Array {
     throw new TypeError(`${op}: ${what} is a tracer (no concrete value); save outside transforms`);
   }
   if (!HOST_LITTLE_ENDIAN) throw new Error(`${op}: big-endian hosts are not supported`);
-  const d = t.dataSync();
+  const d = t.storageSync(); // bfloat16 as its bits: files keep them exactly
   return new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
 }
 
@@ -142,16 +107,18 @@ const ST_ITEMSIZE = {
 type StDType = keyof typeof ST_ITEMSIZE;
 const ST_DTYPES = Object.keys(ST_ITEMSIZE) as [StDType, ...StDType[]];
 
-const READABLE: Partial<Record<StDType, [DType | "f16" | "bf16", number]>> = {
+const READABLE: Partial<Record<StDType, [DType, number]>> = {
   BOOL: ["bool", 1],
-  F16: ["f16", 2],
-  BF16: ["bf16", 2],
+  F16: ["float16", 2],
+  BF16: ["bfloat16", 2],
   I32: ["int32", 4],
   U32: ["uint32", 4],
   F32: ["float32", 4],
   F64: ["float64", 8],
 };
 const ST_OF: Record<DType, StDType> = {
+  float16: "F16",
+  bfloat16: "BF16",
   bool: "BOOL",
   int32: "I32",
   uint32: "U32",
@@ -366,9 +333,7 @@ function parseHeader(bytes: Uint8Array, ctx: string): Parsed {
     const readable = READABLE[dtype];
     const item = ST_ITEMSIZE[dtype];
     if (size === null || size * item !== end - begin) {
-      const dt = readable
-        ? (readable[0] === "f16" ? "float16" : readable[0] === "bf16" ? "bfloat16" : readable[0])
-        : dtype;
+      const dt = readable ? readable[0] : dtype;
       const need = size === null ? "more than 2^53" : String(size * item);
       throw new Error(`${where} but shape [${shape.join(", ")}] ${dt} needs ${need} bytes`);
     }
@@ -459,7 +424,8 @@ function rebuild(def: StoredDef, leaves: unknown[], ctx: string): unknown {
 
 /**
  * Decodes safetensors bytes into the pytree that was saved (or, for a file from another tool,
- * a flat object of name → tensor). F16/BF16 tensors are widened to float32.
+ * a flat object of name → tensor). F16 and BF16 tensors load as float16 and bfloat16, bit for
+ * bit.
  */
 export function decodeSafetensors<T = unknown>(bytes: Uint8Array): T {
   return decodeImpl(bytes, "io.decodeSafetensors") as T;
@@ -476,7 +442,7 @@ export function decodeImpl(bytes: Uint8Array, ctx: string): unknown {
       if (!src || !item) {
         throw new Error(
           `${ctx}: tensor ${JSON.stringify(name)} has dtype ${t.dtype}, which Kiln cannot hold ` +
-            `(supported: F32, F64, I32, U32, BOOL; F16/BF16 read as float32)`,
+            `(supported: F16, BF16, F32, F64, I32, U32, BOOL)`,
         );
       }
       const data = bytes.subarray(dataStart + t.begin, dataStart + t.end);

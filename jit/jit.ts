@@ -75,7 +75,7 @@ function graphKey(graph: Graph, literals: string[]): string {
 
 // FNV-1a over a constant's bytes: constants with the same printout but different data differ.
 function literalDigest(t: Tensor): string {
-  const data = t.dataSync();
+  const data = t.storageSync();
   const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   let h = 0x811c9dc5;
   for (let i = 0; i < bytes.length; i++) h = Math.imul(h ^ bytes[i], 0x01000193);

@@ -15,6 +15,8 @@
 
 import { lax, np, type Tensor } from "../core/index.ts";
 import type { DType } from "../core/index.ts";
+import { castScalar } from "../core/dtype.ts";
+import { bf16BitsToNumber, numberToBf16Bits } from "../core/float16.ts";
 import { z } from "npm:zod@4";
 import { erfinv32, erfinv64, threefry2x32 } from "./threefry.ts";
 
@@ -25,7 +27,13 @@ export type Shape = number | readonly number[];
 /** A number, or a tensor (possibly traced). */
 export type Scalarish = number | Tensor;
 
-const FLOAT = z.enum(["float32", "float64"]);
+const FLOAT = z.enum(["float16", "bfloat16", "float32", "float64"]);
+/** The floating dtypes the samplers draw. */
+export type FloatDType = "float16" | "bfloat16" | "float32" | "float64";
+
+// mantissa bits of the 16-bit floats, and the random bits JAX's `_uniform` draws for them
+// (bfloat16 has fewer than 8 mantissa bits, so JAX draws 8 bits, not 16)
+const HALF_BITS = { float16: { nmant: 10, bits: 16 }, bfloat16: { nmant: 7, bits: 8 } } as const;
 
 function toShape(shape: Shape, op: string): number[] {
   const dims = typeof shape === "number" ? [shape] : [...shape];
@@ -123,6 +131,13 @@ export function bits(key: Tensor, shape: Shape = []): Tensor {
 
 /** Floats uniform on [0, 1) from the mantissa bits, exactly as JAX builds them. */
 function unitFloats(key: Tensor, shape: number[], dtype: DType, op: string): Tensor {
+  if (dtype === "float16" || dtype === "bfloat16") {
+    // JAX: the low `bits` of the XOR-ed words, shifted down to the mantissa's width
+    const { nmant, bits } = HALF_BITS[dtype];
+    const [a, b] = rawBits(key, shape, op);
+    const low = np.bitwiseAnd(np.bitwiseXor(a, b), 2 ** bits - 1);
+    return np.multiply(np.floorDivide(low, 2 ** (bits - nmant)).astype(dtype), 2 ** -nmant);
+  }
   if (dtype === "float64") {
     const [hi, lo] = rawBits(key, shape, op);
     const m = np.add(
@@ -136,7 +151,7 @@ function unitFloats(key: Tensor, shape: number[], dtype: DType, op: string): Ten
 }
 
 function scalarOf(v: Scalarish, dtype: DType): Scalarish {
-  if (typeof v === "number") return dtype === "float32" ? Math.fround(v) : v;
+  if (typeof v === "number") return castScalar(v, dtype);
   return v.astype(dtype);
 }
 
@@ -153,7 +168,7 @@ function uniformImpl(
   if (lo === 0 && hi === 1) return f;
   let span: Scalarish;
   if (typeof lo === "number" && typeof hi === "number") {
-    span = dtype === "float32" ? Math.fround(hi - lo) : hi - lo;
+    span = castScalar(hi - lo, dtype);
   } else span = np.subtract(hi, lo).astype(dtype);
   const out = np.maximum(lo, np.add(np.multiply(f, span), lo)).astype(dtype);
   return out;
@@ -166,8 +181,8 @@ const UniformOptions = z.object({
 }).strict();
 /** Options of {@link uniform}. */
 export interface UniformOptions {
-  /** float32 (default) or float64. */
-  dtype?: "float32" | "float64";
+  /** float32 (default), float64, float16 or bfloat16. */
+  dtype?: FloatDType;
   /** Lower bound (inclusive), broadcast to `shape`; default 0. */
   minval?: Scalarish;
   /** Upper bound (exclusive), broadcast to `shape`; default 1. */
@@ -184,9 +199,36 @@ export function uniform(key: Tensor, shape: Shape = [], options: UniformOptions 
 const DtypeOptions = z.object({ dtype: FLOAT.default("float32") }).strict();
 /** A floating dtype option. */
 export interface FloatOptions {
-  /** float32 (default) or float64. */
-  dtype?: "float32" | "float64";
+  /** float32 (default), float64, float16 or bfloat16. */
+  dtype?: FloatDType;
 }
+
+/**
+ * erfinv as XLA computes it for each float dtype: the 16-bit floats run the float32
+ * approximation and round its result (XLA's float normalization of `erf_inv`).
+ */
+function erfinvOf(u: Tensor, dtype: DType): Tensor {
+  if (dtype === "float64") return erfinv64(u);
+  if (dtype === "float32") return erfinv32(u);
+  return erfinv32(u.astype("float32")).astype(dtype);
+}
+
+/** The next representable `dtype` value after `x` toward `dir` (numpy's nextafter). */
+function nextAfter(x: number, dir: number, dtype: DType): number {
+  if (dtype === "float64") return x;
+  if (dtype === "float32") return nextAfter32(x, dir);
+  const v = castScalar(x, dtype);
+  if (Number.isNaN(v) || v === dir) return v;
+  if (v === 0) return dir > 0 ? HALF_TINIEST[dtype] : -HALF_TINIEST[dtype];
+  // one step of the bit pattern: up in magnitude when moving away from zero
+  const bits = dtype === "float16" ? f16Bits(v) : numberToBf16Bits(v);
+  const next = bits + ((v < dir) === (v > 0) ? 1 : -1);
+  return dtype === "float16" ? f16Value(next) : bf16BitsToNumber(next);
+}
+const HALF_TINIEST: Record<string, number> = { float16: 2 ** -24, bfloat16: 2 ** -133 };
+const F16 = new Float16Array(1), F16_BITS = new Uint16Array(F16.buffer);
+const f16Bits = (v: number) => (F16[0] = v, F16_BITS[0]);
+const f16Value = (bits: number) => (F16_BITS[0] = bits, F16[0]);
 
 /**
  * Standard normal samples, as JAX draws them: `sqrt(2) * erfinv(u)` with `u` uniform on
@@ -196,10 +238,9 @@ export interface FloatOptions {
 export function normal(key: Tensor, shape: Shape = [], options: FloatOptions = {}): Tensor {
   const op = "random.normal";
   const { dtype } = parse(DtypeOptions, options, op);
-  const lo = dtype === "float32" ? -(1 - 2 ** -24) : -(1 - 2 ** -53);
+  const lo = nextAfter(-1, 0, dtype);
   const u = uniformImpl(key, toShape(shape, op), dtype, lo, 1, op);
-  const e = dtype === "float32" ? erfinv32(u) : erfinv64(u);
-  return np.multiply(e, dtype === "float32" ? Math.fround(Math.SQRT2) : Math.SQRT2);
+  return np.multiply(erfinvOf(u, dtype), castScalar(Math.SQRT2, dtype));
 }
 
 function nextAfter32(x: number, dir: number): number {
@@ -230,15 +271,15 @@ export function truncatedNormal(
   const dims = shape === undefined
     ? np.broadcastArrays(np.asarray(lower), np.asarray(upper))[0].shape
     : toShape(shape, op);
-  const sqrt2 = dtype === "float32" ? Math.fround(Math.SQRT2) : Math.SQRT2;
+  const sqrt2 = castScalar(Math.SQRT2, dtype);
   const lo = scalarOf(lower, dtype), hi = scalarOf(upper, dtype);
   const a = np.erf(np.divide(np.array(lo, { dtype }), sqrt2));
   const b = np.erf(np.divide(np.array(hi, { dtype }), sqrt2));
   const u = uniformImpl(key, dims, dtype, a, b, op);
-  const out = np.multiply(dtype === "float32" ? erfinv32(u) : erfinv64(u), sqrt2);
-  const f32 = dtype === "float32";
-  const clipLo = typeof lo === "number" ? (f32 ? nextAfter32(lo, Infinity) : lo) : lo;
-  const clipHi = typeof hi === "number" ? (f32 ? nextAfter32(hi, -Infinity) : hi) : hi;
+  const out = np.multiply(erfinvOf(u, dtype), sqrt2);
+  const wide = dtype === "float64";
+  const clipLo = typeof lo === "number" && !wide ? nextAfter(lo, Infinity, dtype) : lo;
+  const clipHi = typeof hi === "number" && !wide ? nextAfter(hi, -Infinity, dtype) : hi;
   return np.minimum(np.maximum(out, clipLo), clipHi).astype(dtype);
 }
 
@@ -257,7 +298,9 @@ export function bernoulli(key: Tensor, p: Scalarish = 0.5, shape?: Shape): Tenso
 export function gumbel(key: Tensor, shape: Shape = [], options: FloatOptions = {}): Tensor {
   const op = "random.gumbel";
   const { dtype } = parse(DtypeOptions, options, op);
-  const tiny = dtype === "float32" ? 2 ** -126 : 2 ** -1022;
+  const tiny = { float16: 2 ** -14, bfloat16: 2 ** -126, float32: 2 ** -126 }[
+    dtype as string
+  ] ?? 2 ** -1022;
   const u = uniformImpl(key, toShape(shape, op), dtype, tiny, 1, op);
   return np.negative(np.log(np.negative(np.log(u))));
 }

@@ -6,9 +6,11 @@
 
 import { np, type Tensor } from "../mod.ts";
 import * as io from "../io/index.ts";
+import { ITEMSIZE } from "../core/dtype.ts";
+import { fromHostData } from "../core/trace.ts";
 import { assert, fc, rng } from "./helpers.ts";
 
-const DTYPES = ["float32", "float64", "int32", "uint32", "bool"] as const;
+const DTYPES = ["float16", "bfloat16", "float32", "float64", "int32", "uint32", "bool"] as const;
 
 function sample(dtype: typeof DTYPES[number], shape: number[], seed = 1): Tensor {
   const r = rng(seed);
@@ -35,6 +37,11 @@ function assertSameTensor(a: unknown, b: Tensor, what = ""): void {
   assert.equal(t.dtype, b.dtype, `${what} dtype`);
   assert.deepEqual(t.shape, b.shape, `${what} shape`);
   assert.deepEqual(Array.from(t.dataSync()), Array.from(b.dataSync()), `${what} data`);
+  const bytes = (x: Tensor) => {
+    const d = x.storageSync();
+    return Array.from(new Uint8Array(d.buffer, d.byteOffset, d.byteLength));
+  };
+  assert.deepEqual(bytes(t), bytes(b), `${what} bits`);
 }
 
 /** Deep comparison of pytrees: structure (arrays vs objects, key order, null/undefined) and leaves. */
@@ -174,7 +181,7 @@ Deno.test("safetensors round-trips", async (t) => {
 });
 
 Deno.test("safetensors from other tools", async (t) => {
-  await t.step("no kiln.treedef: a flat object of name -> tensor, F16/BF16 as float32", () => {
+  await t.step("no kiln.treedef: a flat object of name -> tensor, F16/BF16 as they are", () => {
     // F16 [1, -2, 0.5, inf], BF16 [1, -3.5]
     const f16 = new Uint8Array(new Uint16Array([0x3c00, 0xc000, 0x3800, 0x7c00]).buffer);
     const bf16 = new Uint8Array(new Uint16Array([0x3f80, 0xc060]).buffer);
@@ -188,9 +195,11 @@ Deno.test("safetensors from other tools", async (t) => {
     const out = io.decodeSafetensors(bytes) as Record<string, Tensor>;
     assert.deepEqual(Object.keys(out), ["model.a", "model.h", "model.bf"]);
     assert.deepEqual(out["model.a"].toArray(), [[1, 2, 3], [4, 5, 6]]);
-    assert.equal(out["model.h"].dtype, "float32");
+    assert.equal(out["model.h"].dtype, "float16");
     assert.deepEqual(Array.from(out["model.h"].dataSync()), [1, -2, 0.5, Infinity]);
+    assert.equal(out["model.bf"].dtype, "bfloat16");
     assert.deepEqual(Array.from(out["model.bf"].dataSync()), [1, -3.5]);
+    assert.deepEqual(Array.from(out["model.bf"].storageSync()), [0x3f80, 0xc060]);
   });
   await t.step("a tensor named __proto__ stays an own property", () => {
     const bytes = rawSafetensors(
@@ -403,13 +412,11 @@ Deno.test("safetensors errors", async (t) => {
 Deno.test(".npy round-trips and errors", async (t) => {
   await t.step("every dtype, 0-d, 1-d, empty, 3-d", () => {
     for (const dtype of DTYPES) {
+      if (dtype === "bfloat16") continue; // NumPy has none: see the bfloat16 step
       for (const shape of [[], [1], [5], [0], [2, 0], [2, 3, 4]]) {
         const x = sample(dtype, shape, shape.length + 1);
         const bytes = io.encodeNpy(x);
-        assert.equal(
-          bytes.indexOf(0x0a) + 1,
-          bytes.length - x.size * (dtype === "float64" ? 8 : dtype === "bool" ? 1 : 4),
-        );
+        assert.equal(bytes.indexOf(0x0a) + 1, bytes.length - x.size * ITEMSIZE[dtype]);
         assert.equal((bytes.length - x.dataSync().byteLength) % 64, 0, "header padded to 64");
         assertSameTensor(io.decodeNpy(bytes), x, `${dtype} [${shape}]`);
       }
@@ -446,7 +453,11 @@ Deno.test(".npy round-trips and errors", async (t) => {
     );
     const h = new Uint8Array(new Uint16Array([0x3c00, 0x0001]).buffer);
     const x = io.decodeNpy(mk(`{'descr': '<f2', 'fortran_order': False, 'shape': (2L,), }`, h));
-    assert.deepEqual(Array.from(x.dataSync()), [1, Math.fround(2 ** -24)]);
+    assert.equal(x.dtype, "float16");
+    assert.deepEqual(Array.from(x.dataSync()), [1, 2 ** -24]);
+    const hb = new Uint8Array([0x3c, 0x00, 0xc0, 0x00]); // big-endian 1, -2
+    const xb = io.decodeNpy(mk(`{'descr': '>f2', 'fortran_order': False, 'shape': (2,), }`, hb));
+    assert.deepEqual(Array.from(xb.dataSync()), [1, -2]);
     const bad = (dict: string, re: RegExp, data = six) =>
       throwsNaming(() => io.decodeNpy(mk(dict, data)), "io.decodeNpy", re);
     bad(
@@ -532,13 +543,13 @@ np.save(d + "/f8.npy", a.astype(np.float64))
 np.save(d + "/i4.npy", (a * 100 - 500).astype(np.int32))
 np.save(d + "/u4.npy", np.array([0, 1, 2**32 - 1], dtype=np.uint32))
 np.save(d + "/b1.npy", np.array([[True, False], [False, True]]))
-np.save(d + "/f2.npy", np.array([1.5, -2, 65504], dtype=np.float16))
+np.save(d + "/f2.npy", np.array([1.5, -2, 65504, 2**-24], dtype=np.float16))
 np.save(d + "/fortran.npy", np.asfortranarray(a))
 np.save(d + "/be.npy", a.astype(">f8"))
 np.save(d + "/scalar.npy", np.float64(3.25))
 np.save(d + "/empty.npy", np.zeros((0, 5), np.int32))
 out = {}
-for n in ["k_f4", "k_i4", "k_b1", "k_u4", "k_s"]:
+for n in ["k_f4", "k_i4", "k_b1", "k_u4", "k_s", "k_f2"]:
     x = np.load(d + "/" + n + ".npy")
     out[n] = {"dtype": str(x.dtype), "shape": list(x.shape), "data": x.ravel().tolist()}
 print(json.dumps(out))
@@ -551,6 +562,8 @@ print(json.dumps(out))
       io.saveNpySync(`${dir}/k_b1.npy`, xb);
       io.saveNpySync(`${dir}/k_u4.npy`, xu);
       io.saveNpySync(`${dir}/k_s.npy`, xs);
+      const xh = np.array([1.5, -2, 65504, 2 ** -24, 1 / 3], { dtype: "float16" });
+      io.saveNpySync(`${dir}/k_f2.npy`, xh);
       const res = new Deno.Command("python3", { args: ["-c", script, dir] }).outputSync();
       assert.ok(res.success, new TextDecoder().decode(res.stderr));
       const py = JSON.parse(new TextDecoder().decode(res.stdout));
@@ -565,6 +578,7 @@ print(json.dumps(out))
       check("k_b1", xb, "bool");
       check("k_u4", xu, "uint32");
       check("k_s", xs, "float64");
+      check("k_f2", xh, "float16");
       const a = Array.from({ length: 24 }, (_, i) => Math.fround(Math.fround(i) / 7));
       const nested = [[0, 1, 2], [0, 1, 2, 3]];
       const ref = np.array(a, { dtype: "float32" }).reshape([2, 3, 4]);
@@ -583,7 +597,9 @@ print(json.dumps(out))
       );
       assert.deepEqual(Array.from(io.loadNpySync(`${dir}/u4.npy`).dataSync()), [0, 1, 2 ** 32 - 1]);
       assert.deepEqual(io.loadNpySync(`${dir}/b1.npy`).toArray(), [[true, false], [false, true]]);
-      assert.deepEqual(Array.from(io.loadNpySync(`${dir}/f2.npy`).dataSync()), [1.5, -2, 65504]);
+      const f2 = io.loadNpySync(`${dir}/f2.npy`);
+      assert.equal(f2.dtype, "float16");
+      assert.deepEqual(Array.from(f2.dataSync()), [1.5, -2, 65504, 2 ** -24]);
       const s = io.loadNpySync(`${dir}/scalar.npy`);
       assert.deepEqual([s.shape, s.item()], [[], 3.25]);
       const e = io.loadNpySync(`${dir}/empty.npy`);
@@ -654,4 +670,37 @@ Deno.test("fuzz: corrupted files give a value or a clear error, quickly", async 
       assert.ok(performance.now() - start < 20_000, "fuzzing took too long");
     });
   }
+});
+
+Deno.test("float16 and bfloat16 files keep every bit", async (t) => {
+  // ±0, ±inf, quiet and signalling NaNs with payloads, the smallest subnormal, the largest finite
+  const f16Bits = [0x0000, 0x8000, 0x7c00, 0xfc00, 0x7e01, 0x7c01, 0xfe3f, 0x0001, 0x7bff, 0x3555];
+  const bf16Bits = [0x0000, 0x8000, 0x7f80, 0xff80, 0x7fc1, 0x7f81, 0xffff, 0x0001, 0x7f7f, 0x3eab];
+  const half = (bits: number[], dtype: "float16" | "bfloat16") => {
+    const u = new Uint16Array(bits);
+    const storage = dtype === "float16" ? new Float16Array(u.buffer) : u;
+    return fromHostData(storage, [2, 5], dtype);
+  };
+  const bitsOf = (x: Tensor) => Array.from(new Uint16Array(x.storageSync().buffer));
+  const h = half(f16Bits, "float16"), b = half(bf16Bits, "bfloat16");
+  await t.step("safetensors: F16 and BF16 headers, bytes unchanged", () => {
+    const bytes = io.encodeSafetensors({ h, b });
+    const headerLen = Number(new DataView(bytes.buffer).getBigUint64(0, true));
+    const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + headerLen)));
+    assert.equal(header.h.dtype, "F16");
+    assert.equal(header.b.dtype, "BF16");
+    const back = io.decodeSafetensors(bytes) as { h: Tensor; b: Tensor };
+    assert.equal(back.h.dtype, "float16");
+    assert.equal(back.b.dtype, "bfloat16");
+    assert.deepEqual(bitsOf(back.h), f16Bits);
+    assert.deepEqual(bitsOf(back.b), bf16Bits);
+  });
+  await t.step(".npy: <f2 bytes unchanged; bfloat16 refused with the way out", () => {
+    const bytes = io.encodeNpy(h);
+    assert.ok(new TextDecoder().decode(bytes.subarray(0, 64)).includes("'descr': '<f2'"));
+    const back = io.decodeNpy(bytes);
+    assert.equal(back.dtype, "float16");
+    assert.deepEqual(bitsOf(back), f16Bits);
+    throwsNaming(() => io.encodeNpy(b), "io.encodeNpy", /no bfloat16 dtype.*astype\("float32"\)/);
+  });
 });

@@ -6,7 +6,13 @@
 
 import { np, primitives, valueAndGrad } from "../mod.ts";
 import type { Tensor } from "../core/tensor.ts";
-import { type DType, STORAGE, type TypedArray } from "../core/dtype.ts";
+import {
+  type DType,
+  STORAGE,
+  storageFromNumbers,
+  storageToNumbers,
+  type TypedArray,
+} from "../core/dtype.ts";
 import { evalGraph, type Graph } from "../core/graph.ts";
 import { StagingTrace } from "../core/staging.ts";
 import { bind, fromHostData, getCurrentTrace, withTrace } from "../core/trace.ts";
@@ -37,6 +43,8 @@ function randomData(r: () => number, a: Aval): TypedArray {
 
 function tolerance(dtype: DType) {
   if (dtype === "float64") return { rtol: 1e-9, atol: 1e-9 };
+  if (dtype === "float16") return { rtol: 2e-3, atol: 1e-3 };
+  if (dtype === "bfloat16") return { rtol: 1.6e-2, atol: 8e-3 };
   if (dtype === "float32") return { rtol: 2e-4, atol: 2e-4 };
   return { rtol: 0, atol: 0 };
 }
@@ -48,15 +56,14 @@ function checkAgainstEager(graph: Graph, data: TypedArray[], message = ""): Type
   const want = evalGraph(graph, data.map((d, i) => toTensor(d, graph.inputs[i].aval as Aval)));
   assert.equal(got.length, want.length);
   want.forEach((w, i) => {
-    assertClose(got[i], w.dataSync(), tolerance(w.dtype), `${message} output ${i}`);
+    const values = storageToNumbers(got[i], w.dtype); // bfloat16 comes back as its bits
+    assertClose(values, w.dataSync(), tolerance(w.dtype), `${message} output ${i}`);
   });
   return got;
 }
 
 function storage(inp: Input): TypedArray {
-  const s = new STORAGE[inp.dtype](inp.data.length);
-  s.set(inp.data);
-  return s;
+  return storageFromNumbers(inp.dtype, inp.data);
 }
 
 Deno.test("jit cpu: every primitive agrees with eager", async (t) => {

@@ -116,7 +116,7 @@ const SIZES = [0, 1, 17, 1000, 300_000]; // 300k crosses the parallel thresholds
 
 test("symbols", () => {
   const names = cpuSymbolNames();
-  assert.equal(names.length, 267 + 8 + 4); // + max-pool grads, conv grads
+  assert.equal(names.length, 267 + 24 + 8 + 4); // + f16/bf16 casts, max-pool grads, conv grads
   for (const name of names) assert.ok(name in lib.symbols, name);
   assert.ok("kiln_exp_f32" in lib.symbols);
   assert.equal(lib.symbols.kiln_blas_loaded() === 1, lib.blasLoaded);

@@ -6,14 +6,12 @@
  */
 
 import {
-  castScalar,
   checkDType,
   DEFAULT_FLOAT,
   type DType,
-  dtypeOfStorage,
-  isFloat,
   promoteTypes,
   STORAGE,
+  storageFromNumbers,
   type TypedArray,
   type TypeInfo,
 } from "../dtype.ts";
@@ -98,7 +96,7 @@ export function array(data: ArrayLike, options: ArrayOptions = {}): Tensor {
   if (data instanceof Tensor) {
     const t = dtype && dtype !== data.dtype ? astype(data, dtype) : data;
     return device && t.isConcrete && t.device !== device.name
-      ? fromHostData(t.dataSync(), t.shape, t.dtype, false, device)
+      ? fromHostData(t.storageSync(), t.shape, t.dtype, false, device)
       : t;
   }
   if (typeof data === "number" || typeof data === "boolean") {
@@ -107,10 +105,12 @@ export function array(data: ArrayLike, options: ArrayOptions = {}): Tensor {
   }
   if (ArrayBuffer.isView(data)) {
     const src = data as TypedArray;
-    const dt = dtype ?? dtypeOfStorage(src);
-    const storage = new STORAGE[dt](src.length);
-    if (isFloat(dt) || dt === dtypeOfStorage(src)) storage.set(src);
-    else for (let i = 0; i < src.length; i++) storage[i] = castScalar(src[i], dt);
+    const own = dtypeOfUserArray(src, op);
+    const dt = dtype ?? own;
+    // the values are numbers (a Uint16Array holds integers here, never bfloat16 bits)
+    let storage: TypedArray;
+    if (dt === own && src.constructor === STORAGE[dt]) storage = src.slice();
+    else storage = storageFromNumbers(dt, src);
     return fromHostData(storage, [src.length], dt, false, device);
   }
   if (!Array.isArray(data)) {
@@ -119,10 +119,25 @@ export function array(data: ArrayLike, options: ArrayOptions = {}): Tensor {
   const { values, shape, numbers, booleans } = flattenNested(data, op);
   const allBool = numbers === 0 && booleans > 0;
   const dt = dtype ?? (allBool ? "bool" : DEFAULT_FLOAT);
-  const storage = new STORAGE[dt](values.length);
-  if (isFloat(dt)) storage.set(values);
-  else for (let i = 0; i < values.length; i++) storage[i] = castScalar(values[i], dt);
-  return fromHostData(storage, shape, dt, false, device);
+  return fromHostData(storageFromNumbers(dt, values), shape, dt, false, device);
+}
+
+/**
+ * The dtype of a user's TypedArray: Float16/32/64Array, Int32Array and Uint32Array keep theirs,
+ * a Uint8Array is bool (as before), the other small integer arrays hold int32 values.
+ */
+function dtypeOfUserArray(src: ArrayBufferView, op: string): DType {
+  if (src instanceof Float16Array) return "float16";
+  if (src instanceof Float32Array) return "float32";
+  if (src instanceof Float64Array) return "float64";
+  if (src instanceof Int32Array) return "int32";
+  if (src instanceof Uint32Array) return "uint32";
+  if (src instanceof Uint8Array) return "bool";
+  if (
+    src instanceof Int8Array || src instanceof Uint8ClampedArray || src instanceof Int16Array ||
+    src instanceof Uint16Array
+  ) return "int32";
+  throw new TypeError(`${op}: cannot make a tensor from a ${src.constructor.name}`);
 }
 
 /** The type information of an operand before it becomes a tensor (JS numbers are weak). */

@@ -10,6 +10,8 @@ import {
   DEFAULT_FLOAT,
   type DType,
   STORAGE,
+  storageFromNumbers,
+  storeNumber,
 } from "../dtype.ts";
 import { getDevice } from "../device.ts";
 import { checkShape, describe, sizeOf } from "../shape.ts";
@@ -78,7 +80,8 @@ export function full(
     const staged = stagedFill("np.full", shape, v, dtype);
     if (staged) return staged;
   }
-  return make("np.full", shape, dtype, options, (s) => s.fill(v));
+  const stored = storageFromNumbers(dtype, [v])[0]; // bfloat16: its bit pattern
+  return make("np.full", shape, dtype, options, (s) => s.fill(stored));
 }
 
 /** Zeros with the shape (and dtype, unless given) of `x`. */
@@ -119,7 +122,7 @@ export function arange(
   const dtype = dtypeOr(options, allInt ? "int32" : DEFAULT_FLOAT, "np.arange");
   const n = Math.max(0, Math.ceil((stop - start) / step));
   return make("np.arange", [n], dtype, options, (s) => {
-    for (let i = 0; i < n; i++) s[i] = castScalar(start + i * step, dtype);
+    for (let i = 0; i < n; i++) storeNumber(s, i, start + i * step, dtype);
   });
 }
 
@@ -144,8 +147,8 @@ export function linspace(
   const div = endpoint ? num - 1 : num;
   const step = div > 0 ? (stop - start) / div : 0;
   return make("np.linspace", [num], dtype, options, (s) => {
-    for (let i = 0; i < num; i++) s[i] = castScalar(start + i * step, dtype);
-    if (endpoint && num > 1) s[num - 1] = castScalar(stop, dtype);
+    for (let i = 0; i < num; i++) storeNumber(s, i, start + i * step, dtype);
+    if (endpoint && num > 1) storeNumber(s, num - 1, stop, dtype);
   });
 }
 
@@ -164,7 +167,7 @@ export function eye(n: number, m?: number, options: EyeOptions = {}): Tensor {
   return make("np.eye", [n, cols], dtype, options, (s) => {
     for (let i = 0; i < n; i++) {
       const j = i + k;
-      if (j >= 0 && j < cols) s[i * cols + j] = 1;
+      if (j >= 0 && j < cols) storeNumber(s, i * cols + j, 1, dtype);
     }
   });
 }

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { DEFAULT_FLOAT, type DType, isFloat, sumDType } from "../dtype.ts";
+import { computeDType, DEFAULT_FLOAT, type DType, isFloat, sumDType } from "../dtype.ts";
 import * as R from "../prims/reduce.ts";
 import { sqrt as sqrtPrim } from "../prims/elementwise.ts";
 import { reshape as reshapePrim } from "../prims/structure.ts";
@@ -77,10 +77,11 @@ export function prod(x: ArrayLike, axis?: Axis, options: ReduceOptions = {}): Te
 export function mean(x: ArrayLike, axis?: Axis, options: ReduceOptions = {}): Tensor {
   const t = asTensor(x);
   const dt = options.dtype ?? (isFloat(t.dtype) ? t.dtype : DEFAULT_FLOAT);
+  const ct = computeDType(dt); // as JAX, float16/bfloat16 means are computed in float32
   const axes = normalizeAxes(axis, t.ndim, "np.mean");
   const count = sizeOf(axes.map((a) => t.shape[a]));
-  const total = sum(astype(t, dt), axes, { keepdims: options.keepdims });
-  return divide(total, count); // count 0 gives NaN, as NumPy
+  const total = sum(astype(t, ct), axes, { keepdims: options.keepdims });
+  return astype(divide(total, count), dt); // count 0 gives NaN, as NumPy
 }
 
 function extremum(prim: Primitive<R.ReduceParams>, op: string) {
@@ -166,12 +167,12 @@ export interface VarOptions extends ReduceOptions {
 export function variance(x: ArrayLike, axis?: Axis, options: VarOptions = {}): Tensor {
   const t = asTensor(x);
   const dt = options.dtype ?? (isFloat(t.dtype) ? t.dtype : DEFAULT_FLOAT);
-  const xf = astype(t, dt);
+  const xf = astype(t, computeDType(dt)); // float16/bfloat16 computed in float32, as JAX
   const axes = normalizeAxes(axis, t.ndim, "np.var");
   const n = sizeOf(axes.map((a) => t.shape[a]));
   const centered = subtract(xf, mean(xf, axes, { keepdims: true }));
   const ss = sum(square(centered), axes, { keepdims: options.keepdims });
-  return divide(ss, Math.max(0, n - (options.ddof ?? 0)));
+  return astype(divide(ss, Math.max(0, n - (options.ddof ?? 0))), dt);
 }
 /** NumPy's name for {@link variance} (`var` is reserved in JS). */
 export { variance as var };

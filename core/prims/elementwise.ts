@@ -6,7 +6,15 @@
  * @module
  */
 
-import { allocate, castScalar, type DType, isFloat, type TypedArray } from "../dtype.ts";
+import {
+  allocate,
+  castScalar,
+  type DType,
+  isFloat,
+  storageToNumbers,
+  type TypedArray,
+} from "../dtype.ts";
+import { encodeBf16 } from "../float16.ts";
 import { type Aval, Primitive, type PrimitiveRules, UndefinedPrimal } from "../primitive.ts";
 import { fmtShape, shapeEqual } from "../shape.ts";
 import type { Tensor } from "../tensor.ts";
@@ -544,8 +552,8 @@ export const convertElementType: Primitive<ConvertParams> = new Primitive<Conver
     abstractEval([x], { dtype, weak }) {
       return [{ shape: x.shape, dtype, weak }];
     },
-    impl([x], _avals, { dtype }) {
-      return [castArray(x, dtype)];
+    impl([x], [xa], { dtype }) {
+      return [castArray(x, dtype, xa.dtype)];
     },
     // float to float carries the tangent (cast); from or to integers the tangent is zero
     jvp([x], [t], params) {
@@ -562,19 +570,22 @@ export const convertElementType: Primitive<ConvertParams> = new Primitive<Conver
 );
 
 /**
- * Casts host data to `dtype`: float to int truncates and saturates (NaN gives 0), int to int
- * wraps modulo 2^32, anything to bool is `x != 0`.
+ * Casts host data of dtype `from` to `dtype`: float to int truncates and saturates (NaN gives
+ * 0), int to int wraps modulo 2^32, anything to bool is `x != 0`, and to a float rounds once to
+ * nearest even (bfloat16 is read and written as its bit patterns).
  */
-export function castArray(x: TypedArray, dtype: DType): TypedArray {
+export function castArray(x: TypedArray, dtype: DType, from: DType): TypedArray {
+  const src = storageToNumbers(x, from);
+  if (dtype === "bfloat16") return encodeBf16(src);
   const y = allocate(dtype, x.length);
   if (isFloat(dtype)) {
-    y.set(x); // TypedArray.set converts numbers exactly as a store does
+    y.set(src); // TypedArray.set converts numbers exactly as a store does
     return y;
   }
-  if (x instanceof Float32Array || x instanceof Float64Array) {
-    for (let i = 0; i < x.length; i++) y[i] = castScalar(x[i], dtype); // saturating
+  if (isFloat(from)) {
+    for (let i = 0; i < src.length; i++) y[i] = castScalar(src[i], dtype); // saturating
   } else if (dtype === "bool") {
-    for (let i = 0; i < x.length; i++) y[i] = x[i] !== 0 ? 1 : 0;
-  } else y.set(x); // integer to integer wraps modulo 2^32, as NumPy and JAX
+    for (let i = 0; i < src.length; i++) y[i] = src[i] !== 0 ? 1 : 0;
+  } else y.set(src); // integer to integer wraps modulo 2^32, as NumPy and JAX
   return y;
 }

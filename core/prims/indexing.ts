@@ -157,7 +157,14 @@ function scatterBatch(
 }
 
 /** Dtypes that `scatter_add` accepts. */
-export const SCATTER_ADD_DTYPES: readonly DType[] = ["float32", "float64", "int32", "uint32"];
+export const SCATTER_ADD_DTYPES: readonly DType[] = [
+  "float16",
+  "bfloat16",
+  "float32",
+  "float64",
+  "int32",
+  "uint32",
+];
 
 function scatterPrim(
   name: string,

@@ -25,6 +25,8 @@ export interface ReduceDef {
 }
 
 const LOWEST: Record<DType, number> = {
+  float16: -Infinity,
+  bfloat16: -Infinity,
   float32: -Infinity,
   float64: -Infinity,
   int32: -2147483648,
@@ -32,6 +34,8 @@ const LOWEST: Record<DType, number> = {
   bool: 0,
 };
 const HIGHEST: Record<DType, number> = {
+  float16: Infinity,
+  bfloat16: Infinity,
   float32: Infinity,
   float64: Infinity,
   int32: 2147483647,
@@ -48,7 +52,7 @@ export function highest(dtype: DType): number {
   return HIGHEST[dtype];
 }
 
-const NUMERIC: DType[] = ["float32", "float64", "int32", "uint32"];
+const NUMERIC: DType[] = ["float16", "bfloat16", "float32", "float64", "int32", "uint32"];
 const nanMax = (a: number, b: number) => (a !== a || b !== b ? NaN : a > b ? a : b);
 const nanMin = (a: number, b: number) => (a !== a || b !== b ? NaN : a < b ? a : b);
 

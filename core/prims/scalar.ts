@@ -10,10 +10,20 @@ import type { DType } from "../dtype.ts";
 /** Per-dtype scalar functions; a dtype missing here is rejected by the shape rule. */
 export type ByDType<F> = Partial<Record<DType, F>>;
 
-/** The same function for both float dtypes. */
-export const floats = <F>(f: F): ByDType<F> => ({ float32: f, float64: f });
+/**
+ * The same function for every float dtype. The 16-bit floats are listed so that shape rules
+ * accept them; devices evaluate them in float32 (see `core/float16.ts`).
+ */
+export const floats = <F>(f: F): ByDType<F> => ({
+  float16: f,
+  bfloat16: f,
+  float32: f,
+  float64: f,
+});
 /** A float function and the int32 / uint32 variants. */
 export const numeric = <F>(f: F, i32: F, u32: F): ByDType<F> => ({
+  float16: f,
+  bfloat16: f,
   float32: f,
   float64: f,
   int32: i32,
@@ -21,6 +31,8 @@ export const numeric = <F>(f: F, i32: F, u32: F): ByDType<F> => ({
 });
 /** The same function for every dtype. */
 export const everyDType = <F>(f: F): ByDType<F> => ({
+  float16: f,
+  bfloat16: f,
   float32: f,
   float64: f,
   int32: f,

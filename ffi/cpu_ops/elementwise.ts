@@ -4,7 +4,14 @@
  * @module
  */
 
-import { allocate, type DType, ITEMSIZE, TYPE_CODE, type TypedArray } from "../../core/dtype.ts";
+import {
+  allocate,
+  type DType,
+  isHalfFloat,
+  ITEMSIZE,
+  TYPE_CODE,
+  type TypedArray,
+} from "../../core/dtype.ts";
 import { binaryDefs, unaryDefs } from "../../core/prims/elementwise.ts";
 import type { Aval } from "../../core/primitive.ts";
 import {
@@ -17,10 +24,12 @@ import {
 
 type Fn = (...args: CArg[]) => unknown;
 
-// symbol of `op` for each dtype the primitive accepts
+// symbol of `op` for each dtype the primitive accepts (the 16-bit floats run as float32)
 function symbolsByDType(sym: CpuSymbols, op: string, dtypes: string[]): Partial<Record<DType, Fn>> {
   const out: Partial<Record<DType, Fn>> = {};
-  for (const dt of dtypes as DType[]) out[dt] = symbol(sym, `kiln_${op}_${TYPE_CODE[dt]}`);
+  for (const dt of dtypes as DType[]) {
+    if (!isHalfFloat(dt)) out[dt] = symbol(sym, `kiln_${op}_${TYPE_CODE[dt]}`);
+  }
   return out;
 }
 
@@ -59,6 +68,16 @@ export function elementwiseKernels(sym: CpuSymbols): CpuKernelTable {
     selectBySize[ITEMSIZE[ta.dtype]](BigInt(t.length), pred, t, f, y);
     return [y];
   };
+  const casts = castKernels(sym);
+  table["convert_element_type"] = (_sym, [x], [xa]: Aval[], _p, [out]): TypedArray[] => {
+    if (xa.dtype === out.dtype) return [x]; // only the weak flag changed: share the buffer
+    return [castWith(casts, x, xa.dtype, out.dtype)];
+  };
+  return table;
+}
+
+/** The cast kernels, by `${from}>${to}`, for every pair of distinct dtypes. */
+export function castKernels(sym: CpuSymbols): Map<string, Fn> {
   const casts = new Map<string, Fn>();
   for (const from of Object.keys(TYPE_CODE) as DType[]) {
     for (const to of Object.keys(TYPE_CODE) as DType[]) {
@@ -67,11 +86,17 @@ export function elementwiseKernels(sym: CpuSymbols): CpuKernelTable {
       }
     }
   }
-  table["convert_element_type"] = (_sym, [x], [xa]: Aval[], _p, [out]): TypedArray[] => {
-    if (xa.dtype === out.dtype) return [x]; // only the weak flag changed: share the buffer
-    const y = allocate(out.dtype, x.length);
-    casts.get(`${xa.dtype}>${out.dtype}`)!(BigInt(x.length), x, y);
-    return [y];
-  };
-  return table;
+  return casts;
+}
+
+/** Casts host storage with the C kernels (rounding to nearest even into the 16-bit floats). */
+export function castWith(
+  casts: Map<string, Fn>,
+  x: TypedArray,
+  from: DType,
+  to: DType,
+): TypedArray {
+  const y = allocate(to, x.length);
+  if (x.length > 0) casts.get(`${from}>${to}`)!(BigInt(x.length), x, y);
+  return y;
 }

@@ -21,6 +21,8 @@ import { compileSharedLibrary, DEFAULT_FLAGS, DEFAULT_LIBS } from "../../ffi/com
 import { loadCpuLibrary } from "../../ffi/cpu_library.ts";
 import type { Backend, CompiledGraph, CompileOptions } from "../backend.ts";
 import { callC, describeCall, LIBRARY_PROTOTYPES } from "./library.ts";
+import { hasHalfFloats, normalizeHalfFloats } from "../float_normalize.ts";
+import { optimize } from "../passes.ts";
 import { LoopGen, mergeGroups, Refuse } from "./loop_codegen.ts";
 import { align, type Buf, bytesOf, controlGraphs, Planner, type Step } from "./plan.ts";
 import { C_PRELUDE, CTYPE } from "./scalar_ops.ts";
@@ -488,7 +490,9 @@ type Segment =
   | { fn: (...args: TypedArray[]) => void }
   | { eager: Step & { kind: "eager" }; index: number };
 
-function compileCpu(graph: Graph, donated: boolean[]): CompiledGraph {
+function compileCpu(original: Graph, donated: boolean[]): CompiledGraph {
+  // float16/bfloat16 equations compute in float32 between casts (XLA's float normalization)
+  const graph = hasHalfFloats(original) ? optimize(normalizeHalfFloats(original)) : original;
   const unit: Unit = {
     pool: { bytes: 0 },
     planners: [],
@@ -563,8 +567,8 @@ function compileCpu(graph: Graph, donated: boolean[]): CompiledGraph {
   const constBlob = new Uint8Array(Math.max(64, unit.pool.bytes));
   for (const p of [planner, ...unit.planners]) {
     for (const [tensor, buf] of p.consts) {
-      const t = tensor as { dataSync(): TypedArray };
-      new STORAGE[buf.dtype](constBlob.buffer, buf.offset, buf.size).set(t.dataSync() as never);
+      const t = tensor as { storageSync(): TypedArray };
+      new STORAGE[buf.dtype](constBlob.buffer, buf.offset, buf.size).set(t.storageSync() as never);
     }
   }
   const arena = new Uint8Array(Math.max(64, arenaBytes));
@@ -596,7 +600,7 @@ function compileCpu(graph: Graph, donated: boolean[]): CompiledGraph {
       const ts = ins.map((x, i) =>
         fromHostData(x.slice(), inAvals[i].shape, inAvals[i].dtype, inAvals[i].weak, device)
       );
-      results = eqn.prim.rules.run(ts, eqn.params).map((t) => t.dataSync());
+      results = eqn.prim.rules.run(ts, eqn.params).map((t) => t.storageSync());
     } else {
       results = getDevice("cpu").execute(
         eqn.prim as Primitive,
@@ -634,7 +638,7 @@ function compileCpu(graph: Graph, donated: boolean[]): CompiledGraph {
         if (outBufs[j] !== undefined && firstIndex[j] === j) continue;
         const o = graph.outputs[j];
         if (firstIndex[j] !== j) outs[j] = outs[firstIndex[j]].slice();
-        else if (o instanceof Literal) outs[j] = o.value.dataSync().slice();
+        else if (o instanceof Literal) outs[j] = o.value.storageSync();
         else {
           const i = graph.inputs.indexOf(o);
           outs[j] = donated[i] ? inputs[i] : inputs[i].slice();

@@ -6,9 +6,10 @@
  * @module
  */
 
-import type { DType } from "../../core/dtype.ts";
+import { type DType, ITEMSIZE } from "../../core/dtype.ts";
 import { type Atom, type Eqn, type Graph, Literal, Var } from "../../core/graph.ts";
 import type { CondParams, ScanParams, WhileParams } from "../../core/prims/control.ts";
+import { normalizeHalfFloats } from "../float_normalize.ts";
 import { optimize } from "../passes.ts";
 import { transpose as transposePrim } from "../../core/prims/structure.ts";
 import { binaryDefs, unaryDefs } from "../../core/prims/elementwise.ts";
@@ -71,7 +72,7 @@ const nativeGraphs = new WeakMap<Graph, boolean>();
 /** A control-flow body graph after the JIT's graph passes (memoized). */
 export function optimizedGraph(graph: Graph): Graph {
   let g = optimizedGraphs.get(graph);
-  if (!g) optimizedGraphs.set(graph, g = optimize(graph));
+  if (!g) optimizedGraphs.set(graph, g = optimize(normalizeHalfFloats(graph)));
   return g;
 }
 
@@ -442,7 +443,7 @@ export function isUnitReshape(eqn: Eqn): boolean {
 
 /** Bytes per element. */
 export function bytesOf(dtype: DType): number {
-  return dtype === "float64" ? 8 : dtype === "bool" ? 1 : 4;
+  return ITEMSIZE[dtype];
 }
 
 /** Rounds a byte count up to 64. */

@@ -7,10 +7,13 @@
  * @module
  */
 
-import type { DType } from "../../core/dtype.ts";
+import { type DType, isHalfFloat } from "../../core/dtype.ts";
+import { numberToBf16Bits } from "../../core/float16.ts";
 
 /** The C type that stores each dtype. */
 export const CTYPE: Record<DType, string> = {
+  float16: "kiln_f16", // _Float16, or its bits where the compiler lacks it (kiln.h)
+  bfloat16: "uint16_t", // its bit patterns (kiln.h converts them)
   float32: "float",
   float64: "double",
   int32: "int32_t",
@@ -244,9 +247,33 @@ export function binaryC(name: string, dtype: DType, a: string, b: string): strin
   return undefined;
 }
 
+/**
+ * The C expression converting `v` from or to a 16-bit float (as `cast.c`): those read exactly
+ * as float; conversions to them round once from the source (doubles and 32-bit integers
+ * directly, not through float).
+ */
+function convertHalfC(from: DType, to: DType, v: string): string {
+  if (from === "bfloat16" || from === "float16") {
+    const f = from === "bfloat16" ? `kiln_bf16_to_f32(${v})` : `KILN_F16_TO_F32(${v})`;
+    if (to === "bool") {
+      return from === "bfloat16" ? `((uint8_t)((${v} & 0x7fffu) != 0))` : `((uint8_t)(${f} != 0))`;
+    }
+    return to === "float32" ? f : convertC("float32", to, f);
+  }
+  if (to === "bfloat16") {
+    if (from === "bool") return `((uint16_t)(${v} ? 0x3f80u : 0u))`;
+    if (from === "float32") return `kiln_f32_to_bf16(${v})`;
+    return `kiln_f64_to_bf16((double)${v})`;
+  }
+  // to float16 (as cast.c): ints through float are exact wherever float16 is finite
+  if (from === "bool") return `KILN_F32_TO_F16(${v} ? 1.0f : 0.0f)`;
+  return from === "float64" ? `KILN_F64_TO_F16(${v})` : `KILN_F32_TO_F16((float)${v})`;
+}
+
 /** The C expression converting `v` from one dtype to another (as `cast.c`). */
 export function convertC(from: DType, to: DType, v: string): string {
   if (from === to) return to === "bool" ? `((uint8_t)(${v} != 0))` : v;
+  if (isHalfFloat(from) || isHalfFloat(to)) return convertHalfC(from, to, v);
   const isF = from === "float32" || from === "float64";
   if (to === "bool") return `((uint8_t)(${v} != 0))`;
   if (from === "bool") return `((${CTYPE[to]})(${v} != 0))`;
@@ -264,6 +291,8 @@ export function convertC(from: DType, to: DType, v: string): string {
 
 /** A C literal of `value` stored as `dtype`. */
 export function literalC(value: number, dtype: DType): string {
+  if (dtype === "bfloat16") return `((uint16_t)0x${numberToBf16Bits(value).toString(16)}u)`;
+  if (dtype === "float16") return `KILN_F64_TO_F16(${literalC(value, "float64")})`;
   if (dtype === "float32" || dtype === "float64") {
     const T = CTYPE[dtype];
     if (Number.isNaN(value)) return `((${T})NAN)`;

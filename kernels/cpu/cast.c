@@ -1,5 +1,6 @@
 /* Casts, fills and iota:
  *   kiln_cast_<from>_<to>(int64 n, const From* x, To* out)   every pair of f32 f64 i32 u32 b8
+ *                                                             f16 bf16
  *   kiln_fill_<bytes>(int64 n, void* out, const void* value)  bytes = 1, 2, 4, 8
  *   kiln_iota_<t>(int64 outer, int64 len, int64 inner, T* out)
  * Float to integer truncates toward zero, NaN gives 0 and out-of-range values saturate, so no
@@ -62,14 +63,49 @@
     KILN_SPLIT(n, KILN_PAR_CHEAP, cast_##from##_##to##_range(begin, end, x, out));              \
   }
 
+/* The 16-bit floats. float16 reads exactly as float, bfloat16 too, so conversions from them go
+ * through float; conversions to them round once from the source (doubles directly, never
+ * through float: that would round twice; 32-bit integers through float only for float16,
+ * where every integer float rounds is beyond float16's range anyway). */
+#define CONVERT_f16_f32(v) KILN_F16_TO_F32(v)
+#define CONVERT_f16_f64(v) ((double)KILN_F16_TO_F32(v))
+#define CONVERT_f16_i32(v) CONVERT_f32_i32(KILN_F16_TO_F32(v))
+#define CONVERT_f16_u32(v) CONVERT_f32_u32(KILN_F16_TO_F32(v))
+#define CONVERT_f16_b8(v) ((uint8_t)(KILN_F16_TO_F32(v) != 0))
+#define CONVERT_f16_f16(v) (v)
+#define CONVERT_f16_bf16(v) kiln_f32_to_bf16(KILN_F16_TO_F32(v))
+
+#define CONVERT_bf16_f32(v) kiln_bf16_to_f32(v)
+#define CONVERT_bf16_f64(v) ((double)kiln_bf16_to_f32(v))
+#define CONVERT_bf16_i32(v) CONVERT_f32_i32(kiln_bf16_to_f32(v))
+#define CONVERT_bf16_u32(v) CONVERT_f32_u32(kiln_bf16_to_f32(v))
+#define CONVERT_bf16_b8(v) ((uint8_t)(((v) & 0x7fffu) != 0)) /* ±0 is false, NaN true */
+#define CONVERT_bf16_f16(v) KILN_F32_TO_F16(kiln_bf16_to_f32(v))
+#define CONVERT_bf16_bf16(v) (v)
+
+#define CONVERT_f32_f16(v) KILN_F32_TO_F16(v)
+#define CONVERT_f64_f16(v) KILN_F64_TO_F16(v)
+#define CONVERT_i32_f16(v) KILN_F32_TO_F16((float)(v))
+#define CONVERT_u32_f16(v) KILN_F32_TO_F16((float)(v))
+#define CONVERT_b8_f16(v) KILN_F32_TO_F16((v) != 0 ? 1.0f : 0.0f)
+#define CONVERT_f32_bf16(v) kiln_f32_to_bf16(v)
+#define CONVERT_f64_bf16(v) kiln_f64_to_bf16(v)
+#define CONVERT_i32_bf16(v) kiln_f64_to_bf16((double)(v))
+#define CONVERT_u32_bf16(v) kiln_f64_to_bf16((double)(v))
+#define CONVERT_b8_bf16(v) ((uint16_t)((v) != 0 ? 0x3f80u : 0u))
+
 /* For each source type, every target type. */
 #define CAST_FROM(from, From)                                                                   \
   CAST(from, From, f32, float)                                                                  \
   CAST(from, From, f64, double)                                                                 \
   CAST(from, From, i32, int32_t)                                                                \
   CAST(from, From, u32, uint32_t)                                                               \
-  CAST(from, From, b8, uint8_t)
+  CAST(from, From, b8, uint8_t)                                                                 \
+  CAST(from, From, f16, kiln_f16)                                                               \
+  CAST(from, From, bf16, uint16_t)
 KILN_ALL_TYPES(CAST_FROM)
+CAST_FROM(f16, kiln_f16)
+CAST_FROM(bf16, uint16_t)
 
 /* ---- fill ---- */
 

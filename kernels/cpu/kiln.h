@@ -116,6 +116,89 @@ static inline float kiln_expf(float x) {
 #define KILN_MATH_f32(fn) fn##f
 #define KILN_MATH_f64(fn) fn
 
+/* ---- 16-bit floats ----
+ * Conversions to either 16-bit float round to nearest, ties to even, once; NaN stays (quiet)
+ * NaN. Kiln never computes on 16-bit floats: kernels and generated code widen to float,
+ * compute, and round. bfloat16 is stored as its bit patterns in a uint16_t.
+ *
+ * float16: GCC's _Float16 where the compiler has it (x86-64 since GCC 12; F16C converts it in
+ * hardware under -march=native), else its bit patterns in a uint16_t converted in software
+ * (also forced by -DKILN_SOFT_F16, which the tests use to check the fallback). Code converts
+ * only through these macros: KILN_F16_TO_F32(h), KILN_F32_TO_F16(f), KILN_F64_TO_F16(d). */
+#if defined(__FLT16_MANT_DIG__) && !defined(KILN_SOFT_F16)
+typedef _Float16 kiln_f16;
+#define KILN_F16_TO_F32(h) ((float)(h))
+#define KILN_F32_TO_F16(f) ((_Float16)(f))
+#define KILN_F64_TO_F16(d) ((_Float16)(d))
+#else
+typedef uint16_t kiln_f16;
+static inline float kiln_f16_bits_to_f32(uint16_t h) {
+  const uint32_t e = (h >> 10) & 0x1fu, m = h & 0x3ffu;
+  if (e == 31 && m != 0) { /* NaN: quieted, payload kept (as F16C does) */
+    const uint32_t u = ((uint32_t)(h & 0x8000u) << 16) | 0x7fc00000u | (m << 13);
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+  }
+  const float f = e == 0    ? (float)m * 0x1p-24f /* zero or subnormal: exact */
+                  : e == 31 ? INFINITY
+                            : ldexpf((float)(m | 0x400u), (int)e - 25);
+  return (h & 0x8000u) ? -f : f;
+}
+/* Rounds once to nearest even: the value scaled to a whole number of float16 ulps (exact, a
+ * power-of-two scaling) is rounded by rint in the default rounding mode. */
+static inline uint16_t kiln_f64_to_f16_bits(double d) {
+  const uint16_t sign = signbit(d) ? 0x8000u : 0u;
+  const double a = fabs(d);
+  if (a != a) { /* NaN: quieted, the payload's top bits kept */
+    uint64_t u;
+    memcpy(&u, &d, sizeof u);
+    return (uint16_t)(sign | 0x7e00u | ((u >> 42) & 0x3ffu));
+  }
+  if (a >= 65520.0) return (uint16_t)(sign | 0x7c00u);
+  if (a < 0x1p-14) return (uint16_t)(sign | (uint16_t)rint(a * 0x1p24)); /* 1024 is 2^-14 */
+  int e;
+  frexp(a, &e); /* a in [2^(e-1), 2^e) */
+  const double m = rint(ldexp(a, 11 - e)); /* 1024 .. 2048 */
+  return (uint16_t)(sign | (uint16_t)(((e + 14) << 10) + (int)m - 1024)); /* 2048 carries */
+}
+#define KILN_F16_TO_F32(h) kiln_f16_bits_to_f32(h)
+#define KILN_F32_TO_F16(f) kiln_f64_to_f16_bits((double)(f))
+#define KILN_F64_TO_F16(d) kiln_f64_to_f16_bits(d)
+#endif
+typedef uint16_t kiln_bf16;
+
+/* The float a bfloat16 bit pattern stands for (exact). */
+static inline float kiln_bf16_to_f32(uint16_t b) {
+  const uint32_t u = (uint32_t)b << 16;
+  float f;
+  memcpy(&f, &u, sizeof f);
+  return f;
+}
+/* Rounds the float with bit pattern u to bfloat16 bits: add half an ulp (one less on ties
+ * whose kept part is even), truncate. */
+static inline uint16_t kiln_f32_bits_to_bf16(uint32_t u) {
+  if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x0040u); /* quiet NaN */
+  return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+static inline uint16_t kiln_f32_to_bf16(float f) {
+  uint32_t u;
+  memcpy(&u, &f, sizeof u);
+  return kiln_f32_bits_to_bf16(u);
+}
+/* double to bfloat16 without double rounding: round to float toward zero with a sticky low
+ * bit ("round to odd"), exact for the final rounding since float keeps 16 more bits. */
+static inline uint16_t kiln_f64_to_bf16(double d) {
+  const float f = (float)d;
+  uint32_t u;
+  memcpy(&u, &f, sizeof u);
+  if ((double)f != d && d == d) {
+    if (fabs((double)f) > fabs(d)) u -= 1; /* step back toward zero */
+    u |= 1u;
+  }
+  return kiln_f32_bits_to_bf16(u);
+}
+
 /* X-macro type lists: X(code, C type). */
 #define KILN_FLOAT_TYPES(X) X(f32, float) X(f64, double)
 #define KILN_INT_TYPES(X) X(i32, int32_t) X(u32, uint32_t)

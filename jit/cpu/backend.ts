@@ -297,8 +297,11 @@ function genControl(planner: Planner, eqn: Eqn, unit: Unit): ControlCode {
   };
 }
 
-/** First-fit arena placement by liveness; returns the arena size in bytes. */
-function placeArena(codes: StepCode[]): number {
+/**
+ * First-fit arena placement by liveness: sets the offset of every arena buffer written by a
+ * step (shared with the CUDA renderer); returns the arena size in bytes.
+ */
+export function placeArena(codes: Pick<StepCode, "reads" | "writes">[]): number {
   const lastRead = new Map<Buf, number>();
   codes.forEach((c, s) => c.reads.forEach((b) => lastRead.set(b, s)));
   const free: [number, number][] = []; // [offset, bytes], sorted

@@ -26,18 +26,23 @@ export interface Affine {
   c: number;
   t: Map<number, number>;
 }
-const constant = (c: number): Affine => ({ c, t: new Map() });
-const single = (v: number): Affine => ({ c: 0, t: new Map([[v, 1]]) });
-function axpy(acc: Affine, k: number, f: Affine): void {
+/** The constant index `c`. */
+export const constant = (c: number): Affine => ({ c, t: new Map() });
+/** The index equal to loop variable `v`. */
+export const single = (v: number): Affine => ({ c: 0, t: new Map([[v, 1]]) });
+/** acc += k * f. */
+export function axpy(acc: Affine, k: number, f: Affine): void {
   acc.c += k * f.c;
   for (const [v, co] of f.t) acc.t.set(v, (acc.t.get(v) ?? 0) + k * co);
 }
-function linear(forms: Affine[], strides: number[], offset = 0): Affine {
+/** offset + Σ strides[i] * forms[i]: the flat index of a multi-index. */
+export function linear(forms: Affine[], strides: number[], offset = 0): Affine {
   const out = constant(offset);
   forms.forEach((f, i) => axpy(out, strides[i], f));
   return out;
 }
-const formKey = (f: Affine) =>
+/** A canonical text of an index form (equal forms, equal keys). */
+export const formKey = (f: Affine) =>
   `${f.c}` +
   [...f.t].filter(([, c]) => c !== 0).sort((a, b) => a[0] - b[0]).map(([v, c]) => `+${c}*${v}`)
     .join("");

@@ -1,0 +1,452 @@
+/**
+ * CUDA C for one fused loop kernel of the CPU planner's plan (`jit/cpu/plan.ts`): the same
+ * roots, the same DAG of elementwise primitives, the same affine index maps for views, the
+ * same scalar expressions (`jit/cpu/scalar_ops.ts`); only the loop structure is the GPU's.
+ *
+ * Kernel axes (the output's non-unit axes, or merged groups of them) each get a scope while the
+ * DAG is generated, and every value is a `const` temporary placed in the innermost scope it
+ * depends on, as in the C generator. Rendering then maps the scopes onto one of two shapes:
+ *
+ * - flat: a grid-stride loop over the output elements, one thread per element; reductions (if
+ *   any) run serially in each thread. Used for elementwise kernels and for reductions whose
+ *   output is the whole kernel and that do not reduce the operand's contiguous axis (column
+ *   sums: adjacent threads then read adjacent elements).
+ * - block: the first B kernel axes ("rows") are spread over blocks (a grid-stride loop over
+ *   rows), the rest over the threads of a block. Reductions, all hoisted to the row level,
+ *   are computed cooperatively: each thread folds a strided part, then a block reduction
+ *   combines them and every thread receives the result for the row's epilogue (softmax: max,
+ *   sum of exp, and the normalized outputs in one kernel).
+ * @module
+ */
+
+import type { DType } from "../../core/dtype.ts";
+import { type Atom, Literal, type Var } from "../../core/graph.ts";
+import { sizeOf, stridesOf } from "../../core/shape.ts";
+import { type Affine, constant, formKey, linear, Refuse, single } from "../cpu/loop_codegen.ts";
+import type { Buf, PlanContext } from "../cpu/plan.ts";
+import { binaryC, convertC, literalC, unaryC } from "../cpu/scalar_ops.ts";
+import { viewOperandIndex } from "./index_map.ts";
+import { accumulatorType, cudaType, REDUCE_FUNCTOR } from "./prelude.ts";
+
+/** How a kernel is laid out on the GPU. */
+export interface KernelLayout {
+  /** Block axes (rows) for the block shape; null for the flat shape. */
+  blockAxes: number | null;
+  /** Contiguous groups of output axes merged into one kernel axis (flat shape only). */
+  merge: number[][] | null;
+}
+
+/** A reduction hoisted to a kernel scope (not nested in another reduction's loop). */
+export interface ReductionInfo {
+  v: Var;
+  /** The scope its result lives in: the number of leading kernel axes it depends on. */
+  level: number;
+  /** Whether it leaves the operand's last non-unit axis alone (a column reduction). */
+  column: boolean;
+  /** Number of terms per result. */
+  extent: number;
+}
+
+/** The generated kernel and what it touched. */
+export interface CudaKernelCode {
+  /**
+   * The `__global__` function; `@TABLE@` stands for the pointer table's type and `@DECLS@`
+   * for the buffer pointer declarations.
+   */
+  text: string;
+  shape: "flat" | "block";
+  /** Work items: output elements (flat) or rows (block). */
+  items: number;
+  /** Threads per block. */
+  threads: number;
+  loads: Map<Buf, Set<string>>;
+  storeForm: string;
+  forms: Affine[];
+  ops: string[];
+  reductions: ReductionInfo[];
+}
+
+interface Value {
+  code: string;
+  deps: Set<number>;
+}
+interface Scope {
+  vars: number[];
+  extents: number[];
+  lines: string[];
+}
+
+type ReduceOp = "+" | "*" | "max" | "min";
+const RED_OPS: Record<string, ReduceOp> = {
+  reduce_sum: "+",
+  reduce_prod: "*",
+  reduce_max: "max",
+  reduce_min: "min",
+};
+
+/** Index arithmetic in 32 bits when every extent and buffer is below this many elements. */
+const INT32_INDEX_LIMIT = 2 ** 30;
+
+/** Generates one CUDA kernel storing `roots` (all of one shape) into their buffers. */
+export class CudaLoopGen {
+  private readonly scopes: Scope[] = [{ vars: [], extents: [], lines: [] }];
+  private readonly scopeOfVar = new Map<number, number>();
+  private readonly cache = new Map<string, Value & { scope: number }>();
+  private nextVar = 0;
+  private nextTemp = 0;
+  private readonly loads = new Map<Buf, Set<string>>();
+  private readonly forms: Affine[] = [];
+  private readonly ops: string[] = [];
+  private readonly reductions: ReductionInfo[] = [];
+  private axes = 0;
+  private cooperative = false;
+  private cooperativeExtent = 1;
+  private largest = 1;
+
+  constructor(
+    private readonly ctx: PlanContext,
+    private readonly name: string,
+    private readonly roots: Var[],
+    private readonly layout: KernelLayout,
+  ) {}
+
+  /** Generates the kernel. */
+  generate(): CudaKernelCode {
+    const shape = this.roots[0].aval.shape;
+    const idx: Affine[] = shape.map(() => constant(0));
+    const groups = this.layout.merge ??
+      shape.map((_, i) => [i]).filter(([i]) => shape[i] !== 1);
+    for (const g of groups) {
+      const v = this.nextVar++;
+      this.pushScope([v], [g.reduce((a, k) => a * shape[k], 1)]);
+      idx[g[g.length - 1]] = single(v);
+    }
+    const axes = this.axes = this.scopes.length - 1;
+    const storeForm = linear(idx, stridesOf(shape));
+    this.forms.push(storeForm);
+    const stores = this.roots.map((root) => {
+      const value = this.genEqnOutput(root, idx);
+      return `${this.ctx.bufOf(root)!.name}[${this.render(storeForm)}] = ${value.code};`;
+    });
+    this.largest = Math.max(this.largest, sizeOf(shape));
+    const B = this.layout.blockAxes;
+    const text = B === null ? this.renderFlat(axes, stores) : this.renderBlock(B, axes, stores);
+    const items = B === null ? this.extentOf(1, axes) : this.extentOf(1, B);
+    // 32-bit index arithmetic when every extent and buffer stays below 2^30 elements
+    const index = this.largest < INT32_INDEX_LIMIT ? "int" : "int64_t";
+    return {
+      text: text.text.replaceAll("@I@", index),
+      shape: B === null ? "flat" : "block",
+      items,
+      threads: text.threads,
+      loads: this.loads,
+      storeForm: formKey(storeForm),
+      forms: this.forms,
+      ops: this.ops,
+      reductions: this.reductions,
+    };
+  }
+
+  private extentOf(from: number, to: number): number {
+    let n = 1;
+    for (let s = from; s <= to; s++) n *= this.scopes[s].extents[0];
+    return n;
+  }
+
+  private renderFlat(axes: number, stores: string[]): { text: string; threads: number } {
+    const I = "@I@", n = this.extentOf(1, axes);
+    const body = [
+      ...this.decompose("e", 1, axes),
+      ...this.linesOf(1, axes),
+      ...stores,
+    ];
+    const loop =
+      `for (${I} e = (${I})blockIdx.x * (${I})blockDim.x + (${I})threadIdx.x; e < ${n}; ` +
+      `e += (${I})gridDim.x * (${I})blockDim.x) {\n${indent(body.join("\n"))}\n}`;
+    return { text: this.kernel(256, [...this.scopes[0].lines, loop]), threads: 256 };
+  }
+
+  private renderBlock(
+    B: number,
+    axes: number,
+    stores: string[],
+  ): { text: string; threads: number } {
+    const I = "@I@";
+    const rows = this.extentOf(1, B), inner = this.extentOf(B + 1, axes);
+    const work = Math.max(inner, this.cooperativeExtent);
+    const most = rows === 1 ? 1024 : 256;
+    const threads = Math.min(most, Math.max(32, 2 ** Math.ceil(Math.log2(Math.max(1, work)))));
+    const elements = `for (${I} e = (${I})threadIdx.x; e < ${inner}; e += (${I})blockDim.x) {\n${
+      indent(
+        [...this.decompose("e", B + 1, axes), ...this.linesOf(B + 1, axes), ...stores].join("\n"),
+      )
+    }\n}`;
+    const row = `for (${I} row = (${I})blockIdx.x; row < ${rows}; row += (${I})gridDim.x) {\n${
+      indent([...this.decompose("row", 1, B), ...this.linesOf(1, B), elements].join("\n"))
+    }\n}`;
+    const shared = this.cooperative ? ["__shared__ unsigned long long kc_red[32];"] : [];
+    return { text: this.kernel(threads, [...shared, ...this.scopes[0].lines, row]), threads };
+  }
+
+  private kernel(threads: number, lines: string[]): string {
+    return `extern "C" __global__ void __launch_bounds__(${threads}) ${this.name}(` +
+      `const @TABLE@ P) {\n@DECLS@\n${indent(lines.join("\n"))}\n}`;
+  }
+
+  /** The lines of scopes `from..to`, in order (a valid order: deps point to lower scopes). */
+  private linesOf(from: number, to: number): string[] {
+    return this.scopes.slice(from, to + 1).flatMap((s) => s.lines);
+  }
+
+  /** `const I iV = (counter / stride) % extent;` for the (single) vars of scopes from..to. */
+  private decompose(counter: string, from: number, to: number): string[] {
+    const vars: number[] = [], extents: number[] = [];
+    for (let s = from; s <= to; s++) {
+      vars.push(...this.scopes[s].vars);
+      extents.push(...this.scopes[s].extents);
+    }
+    return this.split(counter, vars, extents);
+  }
+
+  private split(counter: string, vars: number[], extents: number[]): string[] {
+    const lines: string[] = [];
+    let stride = 1;
+    for (let k = vars.length - 1; k >= 0; k--) {
+      const quotient = stride === 1 ? counter : `${counter} / ${stride}`;
+      const value = k === 0
+        ? quotient
+        : `${stride === 1 ? counter : `(${quotient})`} % ${extents[k]}`;
+      lines.unshift(`const @I@ i${vars[k]} = ${value};`);
+      stride *= extents[k];
+    }
+    return lines;
+  }
+
+  private pushScope(vars: number[], extents: number[]): void {
+    this.scopes.push({ vars, extents, lines: [] });
+    for (const v of vars) this.scopeOfVar.set(v, this.scopes.length - 1);
+  }
+
+  private render(f: Affine): string {
+    const parts: string[] = [];
+    for (const [v, c] of f.t) {
+      if (c === 0 || !this.scopeOfVar.has(v)) continue;
+      parts.push(c === 1 ? `i${v}` : `${c} * i${v}`);
+    }
+    if (f.c !== 0 || parts.length === 0) parts.unshift(String(f.c));
+    return parts.join(" + ");
+  }
+
+  private depsOf(...forms: Affine[]): Set<number> {
+    const deps = new Set<number>();
+    for (const f of forms) {
+      for (const [v, c] of f.t) if (c !== 0 && this.scopeOfVar.has(v)) deps.add(v);
+    }
+    return deps;
+  }
+
+  private scopeFor(deps: Set<number>): number {
+    let s = 0;
+    for (const v of deps) s = Math.max(s, this.scopeOfVar.get(v)!);
+    return s;
+  }
+
+  private emit(type: string, expr: string, deps: Set<number>, key?: string): Value {
+    const scope = this.scopeFor(deps);
+    const name = `t${this.nextTemp++}`;
+    this.scopes[scope].lines.push(`const ${type} ${name} = ${expr};`);
+    const value = { code: name, deps };
+    if (key !== undefined) this.cache.set(key, { ...value, scope });
+    return value;
+  }
+
+  private gen(atom: Atom, idx: Affine[]): Value {
+    if (atom instanceof Literal) {
+      const uniform = this.ctx.uniformValue(atom);
+      if (uniform !== undefined) {
+        cudaType(atom.aval.dtype, "a constant");
+        return { code: literalC(uniform, atom.aval.dtype), deps: new Set() };
+      }
+      const addr = linear(idx, stridesOf(atom.aval.shape));
+      return this.load(this.ctx.constBuf(atom), atom.aval.dtype, addr);
+    }
+    const buf = this.ctx.bufOf(atom);
+    // a root of this kernel is computed here, never read back before its store
+    if (buf !== undefined && !this.roots.includes(atom)) {
+      return this.load(buf, atom.aval.dtype, linear(idx, stridesOf(atom.aval.shape)));
+    }
+    return this.genEqnOutput(atom, idx);
+  }
+
+  private load(buf: Buf, dtype: DType, addr: Affine): Value {
+    this.forms.push(addr);
+    this.largest = Math.max(this.largest, buf.size);
+    const key = `${buf.name}@${formKey(addr)}`;
+    const hit = this.cache.get(key);
+    if (hit) return hit;
+    let set = this.loads.get(buf);
+    if (!set) this.loads.set(buf, set = new Set());
+    set.add(formKey(addr));
+    const T = cudaType(dtype, "a load");
+    return this.emit(T, `${buf.name}[${this.render(addr)}]`, this.depsOf(addr), key);
+  }
+
+  private genEqnOutput(v: Var, idx: Affine[]): Value {
+    const key = `v${v.id}@${idx.map(formKey).join(",")}`;
+    const hit = this.cache.get(key);
+    if (hit) return hit;
+    const eqn = this.ctx.producer(v)!;
+    const name = eqn.prim.name;
+    const x = eqn.inputs[0];
+    const dtype = v.aval.dtype;
+    const T = cudaType(dtype, name);
+    let value: Value;
+    const view = viewOperandIndex(eqn, idx);
+    if (view !== undefined) value = this.gen(x, view);
+    else {
+      switch (name) {
+        case "reshape": {
+          // not a unit reshape: the operand is a buffer (the planner guarantees it)
+          const flat = linear(idx, stridesOf(v.aval.shape));
+          if (x instanceof Literal && this.ctx.uniformValue(x) !== undefined) {
+            value = this.gen(x, []);
+          } else {
+            const buf = x instanceof Literal ? this.ctx.constBuf(x) : this.ctx.bufOf(x);
+            if (!buf) throw new Refuse(x as Var, "reshape of a fused value");
+            value = this.load(buf, dtype, flat);
+          }
+          break;
+        }
+        case "iota": {
+          const f = idx[(eqn.params as { dimension: number }).dimension];
+          this.forms.push(f);
+          value = this.emit(T, `(${T})(${this.render(f)})`, this.depsOf(f), key);
+          break;
+        }
+        case "stop_gradient":
+          value = this.gen(x, idx);
+          break;
+        case "convert_element_type": {
+          const a = this.gen(x, idx);
+          cudaType(x.aval.dtype, name);
+          this.ops.push("convert");
+          value = this.emit(T, convertC(x.aval.dtype, dtype, a.code), a.deps, key);
+          break;
+        }
+        case "select": {
+          const [c, a, b] = eqn.inputs.map((input) => this.gen(input, idx));
+          this.ops.push("select");
+          value = this.emit(T, `(${c.code} ? ${a.code} : ${b.code})`, union(c, a, b), key);
+          break;
+        }
+        case "reduce_sum":
+        case "reduce_prod":
+        case "reduce_max":
+        case "reduce_min":
+          value = this.genReduce(v, idx, key);
+          break;
+        default: {
+          const args = eqn.inputs.map((input) => this.gen(input, idx));
+          const inT = eqn.inputs[0].aval.dtype;
+          cudaType(inT, name);
+          const expr = args.length === 1
+            ? unaryC(name, inT, args[0].code)
+            : binaryC(name, inT, args[0].code, args[1].code);
+          if (expr === undefined) {
+            throw new Error(`cuda jit: no CUDA lowering of ${name} on ${inT}`);
+          }
+          this.ops.push(name);
+          value = this.emit(T, expr, union(...args), key);
+        }
+      }
+    }
+    this.cache.set(key, { ...value, scope: this.scopeFor(value.deps) });
+    return value;
+  }
+
+  /**
+   * A reduction: an accumulator declared in the scope its result lives in, a loop over the
+   * reduced axes (one flattened counter), and the result converted back to the element type.
+   * Cooperative (strided over the block's threads, then a block reduction) when it sits at
+   * the row level of a block-shaped kernel; serial in each thread otherwise.
+   */
+  private genReduce(v: Var, idx: Affine[], key: string): Value {
+    const eqn = this.ctx.producer(v)!;
+    const x = eqn.inputs[0];
+    const axes = (eqn.params as { axes: number[] }).axes;
+    const op = RED_OPS[eqn.prim.name];
+    const dtype = x.aval.dtype, T = cudaType(dtype, eqn.prim.name);
+    const accT = accumulatorType(dtype, op);
+    const isF = dtype === "float32" || dtype === "float64";
+    const identity = op === "+" ? "0" : op === "*" ? "1" : literalC(
+      op === "max"
+        ? (isF ? -Infinity : dtype === "int32" ? -2147483648 : 0)
+        : (isF ? Infinity : dtype === "int32" ? 2147483647 : dtype === "uint32" ? 4294967295 : 1),
+      dtype,
+    );
+    const level = this.scopeFor(this.depsOf(...idx));
+    const vars: number[] = [], extents: number[] = [];
+    const xi: Affine[] = [];
+    let kept = 0;
+    x.aval.shape.forEach((d, i) => {
+      if (!axes.includes(i)) xi.push(idx[kept++]);
+      else if (d === 1) xi.push(constant(0));
+      else {
+        const rv = this.nextVar++;
+        vars.push(rv);
+        extents.push(d);
+        xi.push(single(rv));
+      }
+    });
+    const extent = extents.reduce((a, b) => a * b, 1);
+    this.largest = Math.max(this.largest, sizeOf(x.aval.shape)); // the counters' range
+    let last = -1;
+    x.aval.shape.forEach((d, i) => (last = d !== 1 ? i : last));
+    // a reduction hoisted to a kernel scope (not depending on an enclosing reduction's
+    // counter) runs outside every reduction loop, where all threads of a block are together
+    if (level <= this.axes) {
+      this.reductions.push({ v, level, column: last >= 0 && !axes.includes(last), extent });
+    }
+    const B = this.layout.blockAxes;
+    const cooperative = B !== null && level <= B && vars.length > 0;
+    const base = this.scopes.length;
+    this.pushScope(vars, extents);
+    const val = this.gen(x, xi);
+    const body = this.scopes[base].lines;
+    for (const [k, e] of this.cache) if (e.scope >= base) this.cache.delete(k);
+    for (const rv of vars) this.scopeOfVar.delete(rv);
+    this.scopes.length = base;
+    const acc = `a${this.nextTemp++}`;
+    const functor = REDUCE_FUNCTOR[op];
+    const update = `${acc} = ${functor}::f(${acc}, (${accT})${val.code});`;
+    const lines = [`${accT} ${acc} = ${identity};`];
+    if (vars.length === 0) lines.push(update);
+    else {
+      const I = "@I@", r = `r${acc}`;
+      const inner = indent([...this.split(r, vars, extents), ...body, update].join("\n"));
+      lines.push(
+        cooperative
+          ? `for (${I} ${r} = (${I})threadIdx.x; ${r} < ${extent}; ${r} += (${I})blockDim.x) {\n${inner}\n}`
+          : `for (${I} ${r} = 0; ${r} < ${extent}; ${r}++) {\n${inner}\n}`,
+      );
+      if (cooperative) {
+        lines.push(`${acc} = kc_block_reduce<${functor}>(${acc}, (${accT}*)kc_red);`);
+        this.cooperative = true;
+        this.cooperativeExtent = Math.max(this.cooperativeExtent, extent);
+      }
+    }
+    this.scopes[level].lines.push(...lines);
+    this.ops.push(eqn.prim.name.replace("reduce_", "r"));
+    return this.emit(T, `(${T})${acc}`, this.depsOf(...idx), key);
+  }
+}
+
+function union(...values: Value[]): Set<number> {
+  const s = new Set<number>();
+  for (const v of values) for (const d of v.deps) s.add(d);
+  return s;
+}
+
+function indent(text: string): string {
+  return text.split("\n").map((l) => (l ? "  " + l : l)).join("\n");
+}

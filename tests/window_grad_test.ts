@@ -9,8 +9,10 @@
 import { getDevice, grad, jit, lax, nn, np, type Tensor, vmap } from "../mod.ts";
 import { type DType, STORAGE } from "../core/dtype.ts";
 import {
+  reduceWindowMax,
   type ReduceWindowParams,
   reduceWindowShape,
+  reduceWindowSum,
   selectAndGatherAdd,
   selectAndScatterAdd,
 } from "../core/prims/window.ts";
@@ -250,6 +252,40 @@ Deno.test("C kernels on larger shapes agree with the js reference", () => {
         { rtol: 1e-6, atol: 1e-6 },
         `scatter ${dtype} ${c}`,
       );
+    }
+  }
+});
+
+Deno.test("2x2 stride-2 pooling kernels (16-lane rows) are bit-identical to the reference", () => {
+  // odd sizes (a row or column left over), rows of 14 (one short block), 20 (a full block and a
+  // tail) and 7, NaN and signed zeros; the last rows of the buffer take the scalar path
+  const shapes = [[2, 3, 28, 28], [1, 2, 15, 41], [3, 1, 14, 14], [1, 1, 2, 2], [5, 7, 3]];
+  for (const dtype of ["float32", "float64", "int32", "uint32"] as DType[]) {
+    for (const [c, shape] of shapes.entries()) {
+      const nd = shape.length;
+      const p = params(
+        shape.map((_, i) => (i < nd - 2 ? 1 : 2)),
+        shape.map((_, i) => (i < nd - 2 ? 1 : 2)),
+      );
+      const run = (device: string, op: "max" | "sum") => {
+        let x = randomTensor(c + 11, shape, dtype, device);
+        if (dtype.startsWith("float")) {
+          const data = x.dataSync().slice() as Float64Array;
+          for (let i = 0; i < data.length; i += 17) data[i] = NaN;
+          for (let i = 5; i < data.length; i += 13) data[i] = i % 2 ? -0 : 0;
+          x = fromHostData(data, shape, dtype, false, getDevice(device));
+        }
+        return bind1(op === "max" ? reduceWindowMax : reduceWindowSum, [x], p).dataSync();
+      };
+      for (const op of ["max", "sum"] as const) {
+        const got = run("cpu", op), want = run("js", op);
+        const tol = op === "sum" && dtype === "float32" ? 1e-6 : 0;
+        assertClose(got, want, { rtol: tol, atol: tol }, `${op} ${dtype} ${shape}`);
+        if (op === "max" && dtype.startsWith("float")) {
+          // signed zeros: the first of equal taps wins, in both
+          got.forEach((v, i) => assert.equal(Object.is(v, -0), Object.is(want[i], -0), `-0 ${i}`));
+        }
+      }
     }
   }
 });

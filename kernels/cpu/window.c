@@ -65,7 +65,61 @@
     return 1;                                                                                   \
   }
 
+/* 2x2 stride-2 pooling without padding or dilation (the usual max pool), on whole planes.
+ * Pooled rows are short (14 or 7 outputs), so instead of a vector loop plus a scalar
+ * remainder per row, each row is reduced 16 outputs at a time into a scratch row (whose
+ * extra lanes read past the row into the next, never past the buffer) and only the real
+ * outputs are copied out; a row whose rounded read would leave the buffer goes scalar. The
+ * taps are combined in the generic path's order, so results are bit-identical. */
+#define POOL_LANES 16
+#define WINDOW_2X2(op, tc, T, ACC, IDENT, COMBINE)                                              \
+  static int window_2x2_##op##_##tc(int64_t ndim, const int64_t* p, const T* x, T* out) {     \
+    const int64_t *in = p, *out_shape = p + ndim, *window = p + 2 * ndim,                       \
+                  *stride = p + 3 * ndim, *pad = p + 4 * ndim, *dil = p + 5 * ndim;             \
+    const int64_t a = ndim - 2, b = ndim - 1;                                                   \
+    if (window[a] != 2 || window[b] != 2 || stride[a] != 2 || stride[b] != 2) return 0;         \
+    if (pad[a] != 0 || pad[b] != 0 || dil[a] != 1 || dil[b] != 1) return 0;                     \
+    int64_t batch = 1;                                                                          \
+    for (int64_t k = 0; k < a; k++) {                                                           \
+      if (window[k] != 1 || stride[k] != 1 || pad[k] != 0 || in[k] != out_shape[k]) return 0;  \
+      batch *= in[k];                                                                           \
+    }                                                                                           \
+    const int64_t H = in[a], W = in[b], OH = out_shape[a], OW = out_shape[b];                   \
+    if (OH < 1 || OW < 1 || 2 * OH > H || 2 * OW > W) return 0;                                 \
+    const T* end = x + batch * H * W;                                                           \
+    _Pragma("omp parallel for schedule(static) if(parallel: batch * OH * OW * 4 > PAR_WINDOW)") \
+    for (int64_t item = 0; item < batch * OH; item++) {                                         \
+      const int64_t n = item / OH, oh = item % OH;                                              \
+      const T* r0 = x + n * H * W + 2 * oh * W;                                                 \
+      const T* r1 = r0 + W;                                                                     \
+      T* orow = out + item * OW;                                                                \
+      for (int64_t j0 = 0; j0 < OW; j0 += POOL_LANES) {                                         \
+        const int64_t count = OW - j0 < POOL_LANES ? OW - j0 : POOL_LANES;                      \
+        if (r1 + 2 * (j0 + POOL_LANES) <= end) {                                                \
+          T lane[POOL_LANES];                                                                   \
+          const T *s0 = r0 + 2 * j0, *s1 = r1 + 2 * j0;                                         \
+          for (int j = 0; j < POOL_LANES; j++) {                                                \
+            ACC acc = COMBINE((ACC)(IDENT), (ACC)s0[2 * j]);                                    \
+            acc = COMBINE(acc, (ACC)s0[2 * j + 1]);                                             \
+            acc = COMBINE(acc, (ACC)s1[2 * j]);                                                 \
+            lane[j] = (T)COMBINE(acc, (ACC)s1[2 * j + 1]);                                      \
+          }                                                                                     \
+          memcpy(orow + j0, lane, (size_t)count * sizeof(T));                                   \
+        } else {                                                                                \
+          for (int64_t j = j0; j < j0 + count; j++) {                                           \
+            ACC acc = COMBINE((ACC)(IDENT), (ACC)r0[2 * j]);                                    \
+            acc = COMBINE(acc, (ACC)r0[2 * j + 1]);                                             \
+            acc = COMBINE(acc, (ACC)r1[2 * j]);                                                 \
+            orow[j] = (T)COMBINE(acc, (ACC)r1[2 * j + 1]);                                      \
+          }                                                                                     \
+        }                                                                                       \
+      }                                                                                         \
+    }                                                                                           \
+    return 1;                                                                                   \
+  }
+
 #define REDUCE_WINDOW(op, tc, T, ACC, IDENT, COMBINE)                                           \
+  WINDOW_2X2(op, tc, T, ACC, IDENT, COMBINE)                                                    \
   WINDOW_2D(op, tc, T, ACC, IDENT, COMBINE)                                                     \
   void kiln_reduce_window_##op##_##tc(int64_t ndim, const int64_t* p, const T* x, T* out) {     \
     const int64_t *in = p, *out_shape = p + ndim, *window = p + 2 * ndim,                       \
@@ -77,6 +131,7 @@
       out[0] = (T)COMBINE((ACC)(IDENT), (ACC)x[0]);                                             \
       return;                                                                                   \
     }                                                                                           \
+    if (ndim >= 2 && window_2x2_##op##_##tc(ndim, p, x, out)) return;                           \
     if (ndim >= 2 && window_2d_##op##_##tc(ndim, p, x, out, total * window_size)) return;       \
     const int64_t last = ndim - 1;                                                              \
     _Pragma("omp parallel for schedule(static) if(parallel: total * window_size > PAR_WINDOW)") \

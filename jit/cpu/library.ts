@@ -1,9 +1,9 @@
 /**
  * Library calls: primitives that the generated C runs through the precompiled kernel library
  * (kernels/README.md) instead of a fused loop: dot_general (kiln_matmul, transposed operands
- * passed as flags), 1-D/2-D convolutions and their gradients, window reductions and their derivatives
- * (select_and_gather_add / select_and_scatter_add), arg-reductions, cumulative scans, pad and
- * concatenate (fill + strided copies).
+ * passed as flags), 1-D/2-D convolutions and their gradients, window reductions and their
+ * derivatives (select_and_gather_add / select_and_scatter_add), arg-reductions, cumulative
+ * scans, gathers and scatters along an axis, pad and concatenate (fill + strided copies).
  * @module
  */
 
@@ -24,6 +24,14 @@ export const LIBRARY_PROTOTYPES = `
 void kiln_strided_copy(int64_t bytes, int64_t ndim, const int64_t* shape, const void* src,
   int64_t src_offset, const int64_t* src_strides, void* dst, int64_t dst_offset,
   const int64_t* dst_strides);
+#define KJ_INDEXED(name) \
+  void name(int64_t, int64_t, int64_t, int64_t, const int32_t*, const void*, void*);
+KJ_INDEXED(kiln_take_1) KJ_INDEXED(kiln_take_2) KJ_INDEXED(kiln_take_4) KJ_INDEXED(kiln_take_8)
+KJ_INDEXED(kiln_scatter_set_1) KJ_INDEXED(kiln_scatter_set_2) KJ_INDEXED(kiln_scatter_set_4)
+KJ_INDEXED(kiln_scatter_set_8)
+#define KJ_SCATTER_ADD(tc, T) \
+  void kiln_scatter_add_##tc(int64_t, int64_t, int64_t, int64_t, const int32_t*, const T*, T*);
+KILN_NUMERIC_TYPES(KJ_SCATTER_ADD)
 #define KJ_DECL(tc, T) \\
   void kiln_argmax_##tc(int64_t, int64_t, int64_t, const T*, int32_t*); \\
   void kiln_argmin_##tc(int64_t, int64_t, int64_t, const T*, int32_t*); \\
@@ -122,6 +130,14 @@ export function canCall(eqn: Eqn): boolean {
     case "select_and_gather_add":
     case "select_and_scatter_add":
       return dt === "float32" || dt === "float64" || dt === "int32" || dt === "uint32";
+    // gathers and scatters along an axis (int32 indices, already clamped or validated by the
+    // NumPy/lax layer, as in eager mode); scatter_add has kernels for the numeric types only
+    case "take":
+    case "scatter":
+      return eqn.inputs[1].aval.dtype === "int32";
+    case "scatter_add":
+      return eqn.inputs[1].aval.dtype === "int32" &&
+        (dt === "float32" || dt === "float64" || dt === "int32" || dt === "uint32");
   }
   return false;
 }
@@ -270,6 +286,30 @@ export function callC(
       lines.push(int64s([...convGradPacked(eqn)!]));
       const [a, b] = eqn.inputs.map(ref);
       lines.push(`kiln_conv2d_${name.slice(5)}_${tc}(${lastArray()}, ${a}, ${b}, ${o});`);
+      break;
+    }
+    case "take": {
+      if (size === 0) break;
+      const [outer, len, inner] = splitAt(x.aval.shape, (eqn.params as { axis: number }).axis);
+      const nidx = sizeOf(eqn.inputs[1].aval.shape);
+      lines.push(
+        `kiln_take_${bytes}(${outer}, ${len}, ${inner}, ${nidx}, ${ref(eqn.inputs[1])}, ${
+          ref(x)
+        }, ${o});`,
+      );
+      break;
+    }
+    case "scatter":
+    case "scatter_add": {
+      // the output starts as the operand, then takes the updates
+      if (size === 0) break;
+      lines.push(`if (${o} != ${ref(x)}) memcpy(${o}, ${ref(x)}, ${size * bytes});`);
+      const [outer, len, inner] = splitAt(x.aval.shape, (eqn.params as { axis: number }).axis);
+      const nidx = sizeOf(eqn.inputs[1].aval.shape);
+      if (outer * nidx * inner === 0) break;
+      const fn = name === "scatter" ? `kiln_scatter_set_${bytes}` : `kiln_scatter_add_${tc}`;
+      const [, idx, upd] = eqn.inputs.map(ref);
+      lines.push(`${fn}(${outer}, ${len}, ${inner}, ${nidx}, ${idx}, ${upd}, ${o});`);
       break;
     }
     case "reduce_window_max":

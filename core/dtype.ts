@@ -221,8 +221,9 @@ export function promoteTypes(a: TypeInfo, b: TypeInfo): TypeInfo {
 // weak `w` combined with strong `s`: the strong dtype wins unless `w` is of a higher kind.
 function promoteWeak(w: DType, s: DType): TypeInfo {
   if (kind(w) <= kind(s)) return { dtype: s, weak: false };
-  // weak float with a strong int/bool gives the default float; weak int with bool gives int32
-  return { dtype: isFloat(w) ? DEFAULT_FLOAT : "int32", weak: false };
+  // weak float with a strong int/bool gives the default float, weak int with bool gives int32;
+  // both stay weak, as JAX's lattice (i32 ∨ f* = f*), so a later float16 operand still wins
+  return { dtype: isFloat(w) ? DEFAULT_FLOAT : "int32", weak: true };
 }
 
 /** The result dtype of combining many typed values. */

@@ -19,15 +19,16 @@ import {
 /** An axis or several axes (negative counts from the end). */
 export type Axes = number | readonly number[];
 
-/** `max(x, 0)`; its gradient at 0 is 0, as JAX's. */
+/** `max(x, 0)` (NaN stays NaN); its gradient at 0 is 0, as JAX's. */
 export function relu(x: ArrayLike): Tensor {
   const t = tensor(x);
-  return np.where(np.greater(t, 0), t, 0);
+  return np.where(np.lessEqual(t, 0), 0, t);
 }
 
-/** `min(max(x, 0), 6)`. */
+/** `min(max(x, 0), 6)` (NaN stays NaN); its gradient is 0 at 0 and at 6, as JAX's. */
 export function relu6(x: ArrayLike): Tensor {
-  return np.minimum(np.maximum(tensor(x), 0), 6);
+  const t = tensor(x);
+  return np.where(np.lessEqual(t, 0), 0, np.where(np.greaterEqual(t, 6), 6, t));
 }
 
 /** `x` where positive, `negativeSlope * x` elsewhere (default slope 0.01, as JAX). */
@@ -166,7 +167,7 @@ const oneHotSchema = z.object({
 }).strict();
 
 /**
- * One-hot encoding of integer class ids, as `jax.nn.one_hot`: a new axis of size `numClasses`
+ * One-hot encoding of class ids (integers, or floats compared exactly), as `jax.nn.one_hot`: a new axis of size `numClasses`
  * (last by default) that is 1 at the id and 0 elsewhere. Ids outside `[0, numClasses)` give an
  * all-zero row.
  */
@@ -177,12 +178,13 @@ export function oneHot(x: ArrayLike, numClasses: number, options?: OneHotOptions
     throw new RangeError(`${op}: numClasses must be a non-negative integer, got ${numClasses}`);
   }
   const ids = tensor(x);
-  if (ids.dtype !== "int32" && ids.dtype !== "uint32") {
-    throw new TypeError(`${op}: ids must be integers (int32/uint32), got ${desc(ids)}`);
+  if (ids.dtype === "bool") {
+    throw new TypeError(`${op}: ids must be numbers, got ${desc(ids)}`);
   }
   const axis = normalizeAxis(o.axis ?? -1, ids.ndim + 1, op);
   const classShape = Array<number>(ids.ndim + 1).fill(1);
   classShape[axis] = numClasses;
+  // float ids compare as floats, as JAX's (a fractional id matches no class)
   const classes = np.arange(numClasses, undefined, undefined, { dtype: ids.dtype }).reshape(
     classShape,
   );

@@ -14,7 +14,7 @@ import { describe, fmtShape, normalizeAxis } from "../shape.ts";
 import { Tensor } from "../tensor.ts";
 import { bind, bind1, scalarTensor } from "../trace.ts";
 import { type ArrayLike, asTensor, astype } from "../numpy/convert.ts";
-import { clip, greaterEqual, less, logicalOr, where } from "../numpy/elementwise.ts";
+import { add, clip, greaterEqual, less, logicalOr, where } from "../numpy/elementwise.ts";
 
 /** A start index: a JS integer or an integer scalar tensor (possibly traced). */
 export type StartIndex = number | Tensor;
@@ -24,13 +24,16 @@ function reshapeTo(x: Tensor, shape: number[]): Tensor {
   return bind1(reshapePrim, [x], { shape });
 }
 
-/** Converts one start index to an int32 scalar tensor. */
-function startScalar(op: string, v: StartIndex): Tensor {
+/**
+ * Converts one start index to an int32 scalar tensor. A negative start counts from the end
+ * of its axis (`dim`) before the clamping, as JAX's `lax.dynamic_slice`.
+ */
+function startScalar(op: string, v: StartIndex, dim: number): Tensor {
   if (typeof v === "number") {
     if (!Number.isInteger(v)) {
       throw new TypeError(`${op}: start indices must be integers, got ${v}`);
     }
-    return scalarTensor(v, "int32", false);
+    return scalarTensor(v < 0 ? v + dim : v, "int32", false);
   }
   if (!(v instanceof Tensor)) {
     throw new TypeError(`${op}: start indices must be integers or tensors, got ${describe(v)}`);
@@ -43,11 +46,17 @@ function startScalar(op: string, v: StartIndex): Tensor {
       `${op}: each start index must be a scalar, got shape ${fmtShape(v.shape)}`,
     );
   }
-  return astype(reshapeTo(v, []), "int32");
+  const i = astype(reshapeTo(v, []), "int32");
+  return v.dtype === "uint32" ? i : where(less(i, 0), add(i, dim), i);
 }
 
 /** Start indices as int32 scalars: from a list, or from the entries of a 1-d tensor. */
-function startScalars(op: string, starts: readonly StartIndex[] | Tensor, ndim: number): Tensor[] {
+function startScalars(
+  op: string,
+  starts: readonly StartIndex[] | Tensor,
+  shape: readonly number[],
+): Tensor[] {
+  const ndim = shape.length;
   let list: StartIndex[];
   if (starts instanceof Tensor) {
     if (starts.ndim !== 1) {
@@ -66,7 +75,7 @@ function startScalars(op: string, starts: readonly StartIndex[] | Tensor, ndim: 
       `${op}: needs ${ndim} start indices for an array of dimension ${ndim}, got ${list.length}`,
     );
   }
-  return list.map((s) => startScalar(op, s));
+  return list.map((s, k) => startScalar(op, s, shape[k]));
 }
 
 /**
@@ -80,7 +89,7 @@ export function dynamicSlice(
 ): Tensor {
   const op = "lax.dynamicSlice";
   const x = asTensor(operand);
-  const starts = startScalars(op, startIndices, x.ndim);
+  const starts = startScalars(op, startIndices, x.shape);
   if (!Array.isArray(sliceSizes)) {
     throw new TypeError(
       `${op}: sliceSizes must be a list of integers, got ${describe(sliceSizes)}`,
@@ -129,7 +138,7 @@ export function dynamicUpdateSlice(
   const op = "lax.dynamicUpdateSlice";
   const x = asTensor(operand);
   const u = update instanceof Tensor ? update : asTensor(update, x.dtype);
-  const starts = startScalars(op, startIndices, x.ndim);
+  const starts = startScalars(op, startIndices, x.shape);
   return bind1(IP.dynamicUpdateSlice, [x, u, ...starts], {} as IP.NoIndexParams);
 }
 

@@ -157,7 +157,9 @@ export function asTensor(x: ArrayLike, dtype?: DType): Tensor {
   }
   if (typeof x === "number") {
     const dt = dtype ?? (Number.isInteger(x) ? "int32" : DEFAULT_FLOAT);
-    return scalarTensor(x, dt, true);
+    // a negative weak int meeting uint32 wraps (two's complement), as JAX: u32 + -1 is u32 - 1
+    const v = dt === "uint32" && Number.isInteger(x) && x < 0 && x >= -2147483648 ? x >>> 0 : x;
+    return scalarTensor(v, dt, true);
   }
   return array(x, dtype ? { dtype } : {});
 }
@@ -174,7 +176,11 @@ export function promote(op: string, ...xs: ArrayLike[]): Tensor[] {
   void op;
   let info = typeInfoOf(xs[0]);
   for (let i = 1; i < xs.length; i++) info = promoteTypes(info, typeInfoOf(xs[i]));
-  return xs.map((x) => asTensor(x, info.dtype));
+  // an operand whose dtype changes takes the result's weakness (JAX: i32 + 1.5 is a weak f32)
+  return xs.map((x) => {
+    if (!(x instanceof Tensor)) return asTensor(x, info.dtype); // JS data: made in the dtype
+    return x.dtype === info.dtype ? x : astype(x, info.dtype, info.weak);
+  });
 }
 
 /** Broadcasts a tensor to `shape` (NumPy rules), as an explicit broadcast_in_dim. */

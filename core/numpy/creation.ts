@@ -26,20 +26,27 @@ function make(
   dtype: DType,
   options: ArrayOptions,
   fill: (storage: InstanceType<(typeof STORAGE)[DType]>) => void,
+  weak = false,
 ): Tensor {
   const dims = checkShape(shape, op);
   const storage = allocateFor(op, dtype, sizeOf(dims));
   fill(storage as InstanceType<(typeof STORAGE)[DType]>);
   const device = options.device === undefined ? undefined : getDevice(options.device);
-  return fromHostData(storage, dims, dtype, false, device);
+  return fromHostData(storage, dims, dtype, weak, device);
 }
 
 // Inside a transform that stages (jit), a constant fill is a broadcast of a scalar in the
 // graph rather than a large literal baked into it.
-function stagedFill(op: string, shape: unknown, value: number, dtype: DType): Tensor | null {
+function stagedFill(
+  op: string,
+  shape: unknown,
+  value: number,
+  dtype: DType,
+  weak = false,
+): Tensor | null {
   if (getCurrentTrace() instanceof EvalTrace) return null;
   const dims = checkShape(shape, op);
-  return bind1(broadcastInDim, [scalarTensor(value, dtype, false)], {
+  return bind1(broadcastInDim, [scalarTensor(value, dtype, weak)], {
     shape: dims,
     broadcastDimensions: [],
   });
@@ -61,10 +68,13 @@ export function zeros(shape: number | readonly number[], options: ArrayOptions =
 
 /** A tensor of ones. */
 export function ones(shape: number | readonly number[], options: ArrayOptions = {}): Tensor {
-  return full(shape, 1, options);
+  return full(shape, 1, { dtype: DEFAULT_FLOAT, ...options });
 }
 
-/** A tensor filled with `value` (dtype from the value when not given: bool for booleans). */
+/**
+ * A tensor filled with `value`. Without `dtype`, as JAX's: bool for a boolean, a weakly typed
+ * int32 for an integer, a weakly typed float32 otherwise.
+ */
 export function full(
   shape: number | readonly number[],
   value: number | boolean,
@@ -73,15 +83,20 @@ export function full(
   if (typeof value !== "number" && typeof value !== "boolean") {
     throw new TypeError(`np.full: fill value must be a number or boolean, got ${describe(value)}`);
   }
-  const fallback = typeof value === "boolean" ? "bool" : DEFAULT_FLOAT;
+  const fallback = typeof value === "boolean"
+    ? "bool"
+    : Number.isInteger(value)
+    ? "int32"
+    : DEFAULT_FLOAT;
   const dtype = dtypeOr(options, fallback, "np.full");
+  const weak = options.dtype === undefined && typeof value === "number";
   const v = castScalar(Number(value), dtype);
   if (options.device === undefined) {
-    const staged = stagedFill("np.full", shape, v, dtype);
+    const staged = stagedFill("np.full", shape, v, dtype, weak);
     if (staged) return staged;
   }
   const stored = storageFromNumbers(dtype, [v])[0]; // bfloat16: its bit pattern
-  return make("np.full", shape, dtype, options, (s) => s.fill(stored));
+  return make("np.full", shape, dtype, options, (s) => s.fill(stored), weak);
 }
 
 /** Zeros with the shape (and dtype, unless given) of `x`. */

@@ -69,19 +69,50 @@ export const arctan2: (a: ArrayLike, b: ArrayLike) => Tensor = floatBinary(P.ata
 /** Remainder with the sign of the dividend (C's fmod). */
 export const fmod = (a: ArrayLike, b: ArrayLike): Tensor => binary(P.rem, "np.fmod", a, b);
 
-/** a ** b. Integer bases with integer exponents stay integers. */
+/**
+ * a ** b. Integer bases with integer exponents stay integers; a negative JS integer exponent
+ * of an integer base is an error, as in NumPy and JAX.
+ */
 export function power(a: ArrayLike, b: ArrayLike): Tensor {
-  return binary(P.pow, "np.power", a, b);
+  const [x, y] = promoteAndBroadcast("np.power", a, b);
+  if (typeof b === "number" && b < 0 && !isFloat(x.dtype) && x.dtype !== "bool") {
+    throw new TypeError(
+      `np.power: integers cannot be raised to negative powers, got ${x.dtype} ** ${b}`,
+    );
+  }
+  return bind1(P.pow, [x, y], NONE);
 }
 
-/** Floor division: the quotient rounded toward -inf. */
+/**
+ * Floor division: the quotient rounded toward -inf. Edge cases as JAX's: floats follow
+ * Python's divmod (`inf // 2` is NaN, `-0 // 1` is 0, `x // 0` is ±inf or NaN); integer
+ * division by zero gives XLA's all-ones quotient floored (int32: -1 for 0 // 0, else -2;
+ * uint32: 4294967295).
+ */
 export function floorDivide(a: ArrayLike, b: ArrayLike): Tensor {
   const [x, y] = promoteAndBroadcast("np.floorDivide", a, b);
-  if (isFloat(x.dtype)) return bind1(P.floor, [bind1(P.div, [x, y], NONE)], NONE);
+  if (isFloat(x.dtype)) return floatFloorDivide(x, y);
+  const zero = broadcastTo(asTensor(0, x.dtype), x.shape);
+  const byZero = bind1(P.eq, [y, zero], NONE);
   const q = bind1(P.div, [x, y], NONE);
-  if (x.dtype !== "int32") return q; // unsigned: truncation is floor
+  if (x.dtype !== "int32") return where(byZero, 4294967295, q); // unsigned: trunc is floor
   const r = bind1(P.rem, [x, y], NONE);
-  return where(needsFloorFix(r, y), subtract(q, 1), q);
+  const floored = where(needsFloorFix(r, y), subtract(q, 1), q);
+  return where(byZero, where(bind1(P.eq, [x, zero], NONE), -1, -2), floored);
+}
+
+// Python's float divmod: the quotient of (x - fmod(x, y)) / y, corrected when the remainder's
+// sign differs from the divisor's, then rounded (it is integral up to rounding error).
+function floatFloorDivide(x: Tensor, y: Tensor): Tensor {
+  const mod = bind1(P.rem, [x, y], NONE);
+  const zero = broadcastTo(asTensor(0, x.dtype), x.shape);
+  const corrected = where(bind1(P.eq, [y, zero], NONE), x, bind1(P.sub, [x, mod], NONE));
+  const div = bind1(P.div, [corrected, y], NONE);
+  const fix = logicalAnd(
+    bind1(P.ne, [mod, zero], NONE),
+    bind1(P.ne, [bind1(P.sign, [y], NONE), bind1(P.sign, [mod], NONE)], NONE),
+  );
+  return bind1(P.round, [where(fix, subtract(div, 1), div)], NONE);
 }
 
 // remainder nonzero and of the opposite sign to the divisor
@@ -198,6 +229,9 @@ export function round(x: ArrayLike, decimals = 0): Tensor {
   if (!Number.isInteger(decimals)) {
     throw new TypeError(`np.round: decimals must be an integer, got ${decimals}`);
   }
+  if (!isFloat(t.dtype) && decimals < 0) {
+    throw new RangeError(`np.round: decimals < 0 is not supported for ${t.dtype} (as JAX)`);
+  }
   if (!isFloat(t.dtype) || decimals === 0) return rint(t);
   const scale = 10 ** decimals;
   return divide(rint(multiply(t, scale)), scale);
@@ -281,6 +315,12 @@ export const invert = bitwiseNot;
 
 /** `where(cond, x, y)`: x where cond is true (nonzero), else y; all broadcast. */
 export function where(cond: ArrayLike, x: ArrayLike, y: ArrayLike): Tensor {
+  if (x === undefined || y === undefined) {
+    throw new TypeError(
+      "np.where: the one-argument form (indices of nonzero elements, a data-dependent shape) " +
+        "is not supported; pass both x and y",
+    );
+  }
   const [a, b] = promoteAndBroadcast("np.where", x, y);
   const c = toBool(cond);
   const [cb, ab, bb] = promoteAndBroadcastShapes("np.where", c, a, b);
@@ -300,12 +340,19 @@ export function clip(x: ArrayLike, lo: ArrayLike | null, hi: ArrayLike | null): 
   return t;
 }
 
-/** sqrt(a² + b²) without undue overflow. */
+/**
+ * sqrt(a² + b²) without undue overflow; inf when either is ±inf (even with NaN), and JAX's
+ * gradient at (0, 0) (the zero branch passes the larger leg through).
+ */
 export function hypot(a: ArrayLike, b: ArrayLike): Tensor {
-  const x = absolute(toFloat(a)), y = absolute(toFloat(b));
+  const [fa, fb] = promoteAndBroadcast("np.hypot", toFloat(a), toFloat(b));
+  const x = absolute(fa), y = absolute(fb);
+  const anyInf = logicalOr(isinf(x), isinf(y));
   const hi = maximum(x, y), lo = minimum(x, y);
-  const ratio = where(equal(hi, 0), 0, divide(lo, hi));
-  return multiply(hi, sqrt(add(1, square(ratio))));
+  const hiIsZero = equal(hi, 0);
+  const ratio = divide(lo, where(hiIsZero, 1, hi));
+  const h = where(hiIsZero, hi, multiply(hi, sqrt(add(1, square(ratio)))));
+  return where(anyInf, Infinity, h);
 }
 
 /** log(e^a + e^b), stable. */
@@ -324,3 +371,44 @@ export const rad2deg = (x: ArrayLike): Tensor => multiply(toFloat(x), 180 / Math
 export const radians = deg2rad;
 /** Alias of {@link rad2deg}. */
 export const degrees = rad2deg;
+
+/** Elementwise maximum ignoring NaN: NaN only where both are NaN. */
+export function fmax(a: ArrayLike, b: ArrayLike): Tensor {
+  const [x, y] = promoteAndBroadcast("np.fmax", a, b);
+  if (!isFloat(x.dtype)) return maximum(x, y);
+  return where(isnan(x), y, where(isnan(y), x, maximum(x, y)));
+}
+/** Elementwise minimum ignoring NaN: NaN only where both are NaN. */
+export function fmin(a: ArrayLike, b: ArrayLike): Tensor {
+  const [x, y] = promoteAndBroadcast("np.fmin", a, b);
+  if (!isFloat(x.dtype)) return minimum(x, y);
+  return where(isnan(x), y, where(isnan(y), x, minimum(x, y)));
+}
+
+/** Options of {@link isclose} and {@link allclose}. */
+export interface IsCloseOptions {
+  /** Relative tolerance (default 1e-5). */
+  rtol?: number;
+  /** Absolute tolerance (default 1e-8). */
+  atol?: number;
+  /** NaN equals NaN (default false). */
+  equalNan?: boolean;
+}
+
+/**
+ * `|a - b| <= atol + rtol * |b|` elementwise (NumPy/JAX's asymmetric test); infinities are
+ * close only to themselves, NaN to nothing unless `equalNan`.
+ */
+export function isclose(a: ArrayLike, b: ArrayLike, options: IsCloseOptions = {}): Tensor {
+  const [x, y] = promoteAndBroadcast("np.isclose", a, b);
+  if (!isFloat(x.dtype)) {
+    const [fx, fy] = [toFloat(x), toFloat(y)];
+    return isclose(fx, fy, options);
+  }
+  const rtol = options.rtol ?? 1e-5, atol = options.atol ?? 1e-8;
+  const finite = lessEqual(absolute(subtract(x, y)), add(atol, multiply(rtol, absolute(y))));
+  const bothInf = logicalAnd(logicalOr(isinf(x), isinf(y)), equal(x, y));
+  let close = logicalOr(logicalAnd(finite, logicalAnd(isfinite(x), isfinite(y))), bothInf);
+  if (options.equalNan) close = logicalOr(close, logicalAnd(isnan(x), isnan(y)));
+  return close;
+}

@@ -12,3 +12,5 @@ export * from "./shape.ts";
 export * from "./linalg.ts";
 export * from "./indexing.ts";
 export * from "./sorting.ts";
+export * from "./statistics.ts";
+export * from "./assembly.ts";

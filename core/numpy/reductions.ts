@@ -19,6 +19,9 @@ import {
   exp,
   isfinite,
   log,
+  maximum,
+  minimum,
+  multiply,
   notEqual,
   square,
   subtract,
@@ -34,6 +37,25 @@ export interface ReduceOptions {
   keepdims?: boolean;
   /** Accumulation/result dtype. */
   dtype?: DType;
+  /** A starting value folded into every result (sum, prod, max, min); makes empty max valid. */
+  initial?: number;
+  /** Only elements where this (broadcast) mask is true take part (sum, prod, mean, max, min). */
+  where?: ArrayLike;
+}
+
+// masked-out elements become the reduction's identity, so they do not count
+function masked(op: string, t: Tensor, where_: ArrayLike | undefined, identity: number): Tensor {
+  if (where_ === undefined) return t;
+  const mask = broadcastTo(asTensor(where_), t.shape, op);
+  return where(mask, t, identity);
+}
+
+function withInitial(
+  y: Tensor,
+  initial: number | undefined,
+  combine: (a: Tensor, b: number) => Tensor,
+): Tensor {
+  return initial === undefined ? y : astype(combine(y, initial), y.dtype);
 }
 
 function keepDims(
@@ -63,14 +85,18 @@ function reduceWith(
 export function sum(x: ArrayLike, axis?: Axis, options: ReduceOptions = {}): Tensor {
   const t = asTensor(x);
   const dt = options.dtype ?? sumDType(t.dtype);
-  return reduceWith(R.reduceSum, "np.sum", astype(t, dt), axis, options);
+  const m = masked("np.sum", astype(t, dt), options.where, 0);
+  const y = reduceWith(R.reduceSum, "np.sum", m, axis, options);
+  return withInitial(y, options.initial, add);
 }
 
 /** Product over `axis`. */
 export function prod(x: ArrayLike, axis?: Axis, options: ReduceOptions = {}): Tensor {
   const t = asTensor(x);
   const dt = options.dtype ?? sumDType(t.dtype);
-  return reduceWith(R.reduceProd, "np.prod", astype(t, dt), axis, options);
+  const m = masked("np.prod", astype(t, dt), options.where, 1);
+  const y = reduceWith(R.reduceProd, "np.prod", m, axis, options);
+  return withInitial(y, options.initial, multiply);
 }
 
 /** Arithmetic mean over `axis` (float result). */
@@ -79,34 +105,48 @@ export function mean(x: ArrayLike, axis?: Axis, options: ReduceOptions = {}): Te
   const dt = options.dtype ?? (isFloat(t.dtype) ? t.dtype : DEFAULT_FLOAT);
   const ct = computeDType(dt); // as JAX, float16/bfloat16 means are computed in float32
   const axes = normalizeAxes(axis, t.ndim, "np.mean");
+  const keepdims = options.keepdims;
+  if (options.where !== undefined) {
+    const mask = broadcastTo(asTensor(options.where), t.shape, "np.mean");
+    const total = sum(astype(t, ct), axes, { keepdims, where: mask });
+    return astype(divide(total, sum(mask, axes, { keepdims })), dt);
+  }
   const count = sizeOf(axes.map((a) => t.shape[a]));
-  const total = sum(astype(t, ct), axes, { keepdims: options.keepdims });
+  const total = sum(astype(t, ct), axes, { keepdims });
   return astype(divide(total, count), dt); // count 0 gives NaN, as NumPy
 }
 
-function extremum(prim: Primitive<R.ReduceParams>, op: string) {
+function extremum(prim: Primitive<R.ReduceParams>, op: string, isMax: boolean) {
   return (x: ArrayLike, axis?: Axis, options: ReduceOptions = {}): Tensor => {
     const t = asTensor(x);
     const axes = normalizeAxes(axis, t.ndim, op);
+    const { initial } = options;
+    if (options.where !== undefined && initial === undefined) {
+      throw new TypeError(`${op}: reduction with where needs an initial value, as NumPy/JAX`);
+    }
     for (const a of axes) {
-      if (t.shape[a] === 0) {
+      if (t.shape[a] === 0 && initial === undefined) {
         throw new RangeError(
           `${op}: zero-size reduction over axis ${a} of shape ${fmtShape(t.shape)} has no identity`,
         );
       }
     }
-    return reduceWith(prim, op, t, axes, options);
+    const m = masked(op, t, options.where, initial ?? 0);
+    const y = reduceWith(prim, op, m, axes, options);
+    return withInitial(y, initial, isMax ? maximum : minimum);
   };
 }
 /** Maximum over `axis` (NaN propagates). */
 export const max: (x: ArrayLike, axis?: Axis, options?: ReduceOptions) => Tensor = extremum(
   R.reduceMax,
   "np.max",
+  true,
 );
 /** Minimum over `axis`. */
 export const min: (x: ArrayLike, axis?: Axis, options?: ReduceOptions) => Tensor = extremum(
   R.reduceMin,
   "np.min",
+  false,
 );
 /** Alias of {@link max}. */
 export const amax = max;
@@ -172,7 +212,9 @@ export function variance(x: ArrayLike, axis?: Axis, options: VarOptions = {}): T
   const n = sizeOf(axes.map((a) => t.shape[a]));
   const centered = subtract(xf, mean(xf, axes, { keepdims: true }));
   const ss = sum(square(centered), axes, { keepdims: options.keepdims });
-  return astype(divide(ss, Math.max(0, n - (options.ddof ?? 0))), dt);
+  const dof = n - (options.ddof ?? 0);
+  if (dof <= 0) return astype(where(true, NaN, ss), dt); // as JAX: NaN, not ss / 0
+  return astype(divide(ss, dof), dt);
 }
 /** NumPy's name for {@link variance} (`var` is reserved in JS). */
 export { variance as var };

@@ -140,8 +140,11 @@ function checkList(xs: unknown, op: string): ArrayLike[] {
   return xs;
 }
 
-/** Joins arrays along an existing axis (dtypes promote). */
-export function concatenate(xs: readonly ArrayLike[], axis = 0): Tensor {
+/** Joins arrays along an existing axis (dtypes promote); `axis` null flattens them first. */
+export function concatenate(xs: readonly ArrayLike[], axis: number | null = 0): Tensor {
+  if (axis === null) {
+    return concatenate(checkList(xs, "np.concatenate").map((x) => ravel(x)), 0);
+  }
   const ts = promote("np.concatenate", ...checkList(xs, "np.concatenate"));
   const first = ts[0];
   if (first.ndim === 0) {
@@ -180,9 +183,12 @@ export function vstack(xs: readonly ArrayLike[]): Tensor {
   );
 }
 
-/** Stacks along axis 1 (axis 0 for 1-D arrays). */
+/** Stacks along axis 1 (axis 0 for 1-D arrays; scalars count as 1-D). */
 export function hstack(xs: readonly ArrayLike[]): Tensor {
-  const ts = checkList(xs, "np.hstack").map((x) => asTensor(x));
+  const ts = checkList(xs, "np.hstack").map((x) => {
+    const t = asTensor(x);
+    return t.ndim === 0 ? reshape(t, [1]) : t;
+  });
   return concatenate(ts, ts[0].ndim <= 1 ? 0 : 1);
 }
 

@@ -199,7 +199,7 @@ function binop(name: string, def: BinaryDef): Primitive<NoParams> {
     abstractEval([a, b]) {
       sameShapeAndType(name, a, b);
       checkDTypeAccepted(name, a.dtype, def.fns);
-      const weak = def.outDType ? false : a.weak && b.weak;
+      const weak = a.weak && b.weak; // comparisons too: JAX's `i32 < 1.5` is a weak bool
       return [{ shape: a.shape, dtype: def.outDType ?? a.dtype, weak }];
     },
     impl([a, b], [aa], _params, [out]) {
@@ -234,7 +234,8 @@ export const neg = unop(
 /** Absolute value. */
 export const abs = unop("abs", {
   fns: numeric(Math.abs, (x) => i32(Math.abs(x)), (x) => x),
-  jvp: (t, x) => times(t, ap(sign, x)),
+  // JAX's convention: the slope at ±0 is +1 (select(x >= 0, t, -t)), not sign(0) = 0
+  jvp: (t, x) => where(ap(ge, x, constLike(x, 0)), t, negate(t)),
 });
 /** Sign: -1, 0, 1 (NaN stays NaN). */
 export const sign = unop("sign", { fns: numeric(Math.sign, Math.sign, (x) => (x > 0 ? 1 : 0)) });

@@ -52,7 +52,8 @@
       compensation += fabs(sum) >= fabs(v) ? (sum - t) + v : (v - t) + sum;                     \
       sum = t;                                                                                  \
     }                                                                                           \
-    return sum + compensation;                                                                  \
+    /* an infinite sum makes the compensation NaN (inf - inf): the sum alone is the answer */  \
+    return isfinite(sum) ? sum + compensation : sum;                                            \
   }
 KILN_FLOAT_TYPES(FLOAT_SUM_RUN)
 

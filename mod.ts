@@ -16,11 +16,18 @@ import { registerDevice } from "./core/index.ts";
 import { createCpuDevice } from "./ffi/cpu_device.ts";
 import { registerBackend } from "./jit/index.ts";
 import { cpuBackend } from "./jit/cpu/backend.ts";
+import { createCudaDevice } from "./ffi/cuda_device.ts";
+import { cudaBackend, installCudaEagerExecutor } from "./jit/cuda/backend.ts";
 
 registerDevice("cpu", createCpuDevice);
 registerBackend("cpu", cpuBackend);
+// opens no library until first used: then either a device or "CUDA is unavailable: <reason>"
+registerDevice("cuda", createCudaDevice);
+registerBackend("cuda", cudaBackend);
+installCudaEagerExecutor();
 
 export * from "./core/index.ts";
+export { devicePut } from "./core/transfer.ts";
 export { jit, trace } from "./jit/index.ts";
 export * as random from "./random/index.ts";
 export * as nn from "./nn/index.ts";

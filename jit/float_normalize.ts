@@ -48,9 +48,13 @@ function castEqn(input: Atom, output: Var): Eqn {
 /**
  * Rewrites the equations of `graph` on 16-bit floats to float32 between casts (see the
  * module notes). The graph's inputs and outputs keep their dtypes. Returns `graph` itself
- * when it has no 16-bit float.
+ * when it has no 16-bit float. `options.keep` names equations a back end computes on 16-bit
+ * operands itself (the CUDA back end's matmuls: float32 accumulation, one rounding).
  */
-export function normalizeHalfFloats(graph: Graph): Graph {
+export function normalizeHalfFloats(
+  graph: Graph,
+  options: { keep?: (eqn: Eqn) => boolean } = {},
+): Graph {
   if (!hasHalfFloats(graph)) return graph;
   const eqns: Eqn[] = [];
   const widened = new Map<Atom, Var>(); // each 16-bit value is widened once
@@ -67,7 +71,7 @@ export function normalizeHalfFloats(graph: Graph): Graph {
   for (const eqn of graph.eqns) {
     const touchesHalf = eqn.inputs.some((a) => isHalfAval(a.aval)) ||
       eqn.outputs.some((v) => isHalfAval(v.aval));
-    if (!touchesHalf || keepsHalf(eqn)) {
+    if (!touchesHalf || keepsHalf(eqn) || options.keep?.(eqn)) {
       eqns.push(eqn);
       continue;
     }

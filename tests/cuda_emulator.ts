@@ -14,6 +14,10 @@
 import { STORAGE, type TypedArray } from "../core/dtype.ts";
 import { Literal, Var } from "../core/graph.ts";
 import { sizeOf } from "../core/shape.ts";
+import type { Tensor } from "../core/tensor.ts";
+import { flatten } from "../core/tree.ts";
+import { optimize } from "../jit/passes.ts";
+import { stageGraph } from "../jit/stage.ts";
 import { compileSharedLibrary } from "../ffi/compile.ts";
 import { CUDA_PRELUDE } from "../jit/cuda/prelude.ts";
 import {
@@ -64,6 +68,8 @@ template <typename T> static inline T __shfl_down_sync(unsigned, T v, int offset
   return r;
 }
 static inline float __int_as_float(int bits) { float f; memcpy(&f, &bits, 4); return f; }
+static inline float __uint_as_float(unsigned bits) { float f; memcpy(&f, &bits, 4); return f; }
+static inline unsigned __float_as_uint(float f) { unsigned u; memcpy(&u, &f, 4); return u; }
 static void emu_entry() {
   emu_kernel();
   emu_self->done = true; /* returns to uc_link: the scheduler */
@@ -114,6 +120,16 @@ static int emu_launch(void (*kernel)(), int grid, int threads) {
   return 0;
 }
 `;
+
+/**
+ * The optimized graph of `fn` at `args` (a pytree, as jit stages it) and the values of its
+ * inputs: the arguments' leaves, then the constants staging hoisted into inputs.
+ */
+export function staged(fn: (...xs: never[]) => unknown, args: unknown[]) {
+  const [leaves, def] = flatten(args);
+  const { graph, consts } = stageGraph(fn as never, def, leaves as Tensor[], "cuda_emulated");
+  return { graph: optimize(graph), inputs: [...(leaves as Tensor[]), ...consts] };
+}
 
 /** The arrays whose addresses the last run's table holds (kept alive across the launches). */
 const pinned: { arrays: unknown[] } = { arrays: [] };

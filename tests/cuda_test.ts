@@ -10,26 +10,19 @@
  * Whatever is missing is skipped with a printed reason.
  */
 
-import { jit, np, trace } from "../mod.ts";
+import { devicePut, jit, np, trace } from "../mod.ts"; // mod.ts registers cuda
 import type { Tensor } from "../core/tensor.ts";
-import { getDevice, registerDevice } from "../core/device.ts";
-import { registerBackend } from "../jit/index.ts";
+import { getDevice } from "../core/device.ts";
 import { optimize } from "../jit/passes.ts";
-import { stageGraph } from "../jit/stage.ts";
-import { flatten } from "../core/tree.ts";
 import { cpuBackend } from "../jit/cpu/backend.ts";
 import { cudaStatus } from "../ffi/cuda.ts";
-import { CachingAllocator, createCudaDevice } from "../ffi/cuda_device.ts";
+import { CachingAllocator } from "../ffi/cuda_device.ts";
 import { compileCuda, nvrtc, nvrtcStatus } from "../ffi/nvrtc.ts";
-import { cudaBackend, installCudaEagerExecutor } from "../jit/cuda/backend.ts";
+import { cudaBackend } from "../jit/cuda/backend.ts";
 import { CUDA_PRELUDE } from "../jit/cuda/prelude.ts";
 import { type CudaKernelStep, type CudaProgram, renderCudaProgram } from "../jit/cuda/program.ts";
-import { buildEmulator } from "./cuda_emulator.ts";
+import { buildEmulator, staged } from "./cuda_emulator.ts";
 import { assert, assertClose, rng } from "./helpers.ts";
-
-registerDevice("cuda", createCudaDevice);
-registerBackend("cuda", cudaBackend);
-installCudaEagerExecutor();
 
 const status = cudaStatus();
 const skip = (what: string, reason: string) => console.log(`  skipped ${what}: ${reason}`);
@@ -148,15 +141,6 @@ const CASES: Case[] = [
   },
 ];
 
-/**
- * The optimized graph of `fn` at `args` (as jit stages it) and the values of its inputs: the
- * arguments, then the constants staging hoisted into inputs.
- */
-function staged(fn: (...xs: Tensor[]) => unknown, args: Tensor[]) {
-  const [leaves, def] = flatten(args);
-  const { graph, consts } = stageGraph(fn, def, leaves as Tensor[], "cuda_test");
-  return { graph: optimize(graph), inputs: [...args, ...consts] };
-}
 const graphOf = (c: Case) => staged(c.fn, c.args()).graph;
 const kernelSteps = (steps: { kind: string }[]) =>
   steps.filter((s): s is CudaKernelStep => s.kind === "kernel");
@@ -180,7 +164,8 @@ Deno.test("cuda: without --allow-ffi or with a bogus library, status is a reason
   await Deno.writeTextFile(
     script,
     `import { cudaStatus } from "${url}cuda.ts";\nimport { nvrtcStatus } from "${url}nvrtc.ts";\n` +
-      `console.log(JSON.stringify([cudaStatus(), nvrtcStatus()]));\n`,
+      `import { cublasStatus } from "${url}cublas.ts";\n` +
+      `console.log(JSON.stringify([cudaStatus(), nvrtcStatus(), cublasStatus()]));\n`,
   );
   const run = async (permissions: string[], env: Record<string, string>) => {
     const out = await new Deno.Command(Deno.execPath(), {
@@ -196,12 +181,15 @@ Deno.test("cuda: without --allow-ffi or with a bogus library, status is a reason
     }[];
   };
   try {
-    const [noFfi, bogus] = await Promise.all([
+    const all = ["--allow-env", "--allow-read", "--allow-ffi"];
+    const [noFfi, bogus, off] = await Promise.all([
       run(["--allow-env", "--allow-read"], {}),
-      run(["--allow-env", "--allow-read", "--allow-ffi"], {
+      run(all, {
         KILN_LIBCUDA: script, // not a shared library
         KILN_NVRTC: `${script}.missing`,
+        KILN_CUBLAS: `${script}.missing`,
       }),
+      run(all, { KILN_CUBLAS: "0" }),
     ]);
     assert.equal(noFfi[0].available, false);
     assert.match(noFfi[0].reason, /--allow-ffi/);
@@ -211,6 +199,10 @@ Deno.test("cuda: without --allow-ffi or with a bogus library, status is a reason
     assert.ok(bogus[0].reason.includes(script), bogus[0].reason);
     assert.equal(bogus[1].available, false);
     assert.match(bogus[1].reason, /KILN_NVRTC/);
+    assert.equal(noFfi[2].available, false);
+    assert.match(bogus[2].reason, /^cuBLAS is unavailable: no libcublas could be opened/);
+    assert.ok(bogus[2].reason.includes(`${script}.missing`), bogus[2].reason);
+    assert.equal(off[2].reason, "cuBLAS is unavailable: turned off by KILN_CUBLAS=0");
   } finally {
     await Deno.remove(script);
   }
@@ -222,8 +214,38 @@ Deno.test("cuda: a jitted function on a missing device fails with the reason", (
   assert.throws(() => f(np.ones([3])), /CUDA is unavailable: /);
   assert.throws(() => getDevice("cuda"), /CUDA is unavailable: /);
   assert.throws(() => np.ones([2], { device: "cuda" }), /CUDA is unavailable: /);
+  assert.throws(() => devicePut(np.ones([2]), "cuda"), /CUDA is unavailable: /);
+  assert.throws(() => np.array(np.ones([2]), { device: "cuda" }), /CUDA is unavailable: /);
   const graph = optimize(trace((x: Tensor) => x.add(1))(np.ones([2])));
   assert.throws(() => cudaBackend.compile(graph, { donated: [false] }), /CUDA is unavailable: /);
+});
+
+Deno.test("cuda: importing mod.ts opens no CUDA library; KILN_DEVICE=cuda says why", async () => {
+  if (status.available) return skip("the KILN_DEVICE=cuda error", "a CUDA device is present");
+  const script = await Deno.makeTempFile({ suffix: ".ts" });
+  await Deno.writeTextFile(
+    script,
+    `import { np } from "${new URL("../mod.ts", import.meta.url).href}";\n` +
+      `const maps = () => Deno.readTextFileSync("/proc/self/maps");\n` +
+      `const opened = () => /libcuda|libnvrtc|libcublas/.test(maps());\n` +
+      `const before = opened();\nlet message = "";\n` +
+      `try { np.ones([2]).add(1); } catch (e) { message = e.message; }\n` +
+      `console.log(JSON.stringify({ before, message }));\n`,
+  );
+  try {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "--no-check", "-A", script],
+      env: { KILN_DEVICE: "cuda" },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+    const { before, message } = JSON.parse(new TextDecoder().decode(out.stdout));
+    assert.equal(before, false, "a CUDA library was opened at import");
+    assert.match(message, /^CUDA is unavailable: /);
+  } finally {
+    await Deno.remove(script);
+  }
 });
 
 Deno.test("cuda: rendered kernels follow the CPU plan", async (t) => {
@@ -249,18 +271,15 @@ Deno.test("cuda: rendered kernels follow the CPU plan", async (t) => {
       }
     });
   }
-  await t.step("a matmul is a host step (cuBLAS, not yet)", () => {
+  await t.step("a matmul is a kernel of its own", () => {
     const graph = optimize(
       trace(layer)(randomTensor([4, 8], 1), randomTensor([8, 5], 2), randomTensor([5], 3)),
     );
     const program = renderCudaProgram(graph);
-    assert.equal(program.unsupported.length, 1);
-    assert.match(program.unsupported[0], /^call dot_general/);
-    assert.equal(kernelSteps(program.steps).length, 1);
-  });
-  await t.step("16-bit floats name what is missing", () => {
-    const graph = optimize(trace((x: Tensor) => x.mul(2))(np.ones([4], { dtype: "float16" })));
-    assert.throws(() => renderCudaProgram(graph), /cuda jit: .*float16/);
+    assert.deepEqual(program.unsupported, []);
+    const kernels = kernelSteps(program.steps);
+    assert.deepEqual(kernels.map((k) => k.matmul !== undefined), [true, false]);
+    assert.match(kernels[0].describe, /^matmul f32\[4,5\]: batch 1, 4x8 @ 8x5/);
   });
 });
 

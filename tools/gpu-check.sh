@@ -8,7 +8,8 @@
 # (it bundles Deno and node_modules into .device/); carry .device/ and node_modules/ along, then
 # on the GPU machine, from the project's root:   tools/gpu-check.sh
 #
-# Environment: KILN_NVRTC / KILN_LIBCUDA override where libnvrtc / libcuda are found;
+# Environment: KILN_NVRTC / KILN_LIBCUDA / KILN_CUBLAS override where libnvrtc / libcuda /
+# libcublas are found (KILN_CUBLAS=0: matmuls through the rendered kernel);
 # GPU_CHECK_TEST_TIMEOUT, GPU_CHECK_BENCH_TIMEOUT (seconds) bound the parts.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -37,10 +38,17 @@ if [ -z "${KILN_NVRTC:-}" ]; then
   done
 fi
 row "nvrtc" "${KILN_NVRTC:-loader path}" "" ""
+# cuBLAS: the toolkit's (found by Kiln itself), else PyTorch's pip wheel (nvidia-cublas-cu12)
+if [ -z "${KILN_CUBLAS:-}" ] && ! ls /usr/local/cuda*/lib64/libcublas.so* >/dev/null 2>&1; then
+  dir=$(python3 -c 'import nvidia.cublas, os; print(os.path.join(nvidia.cublas.__path__[0], "lib"))' 2>/dev/null)
+  [ -n "$dir" ] && ls "$dir"/libcublas.so* >/dev/null 2>&1 && export KILN_CUBLAS="$dir"
+fi
+row "cublas" "${KILN_CUBLAS:-toolkit or loader path}" "" ""
 
 # 1. the CUDA tests (GPU parts run only when cudaStatus() finds the device)
 log=$(mktemp)
-timeout "${GPU_CHECK_TEST_TIMEOUT:-240}" deno test -A tests/cuda_test.ts >"$log" 2>&1
+timeout "${GPU_CHECK_TEST_TIMEOUT:-240}" deno test -A tests/cuda_test.ts tests/cuda_matmul_test.ts \
+  tests/cuda_half_test.ts >"$log" 2>&1
 test_status=$?
 status=$test_status
 summary=$(grep -E '^(ok|FAILED) \| [0-9]+ passed' "$log" | tail -n 1)
@@ -59,32 +67,40 @@ else
   row "kiln bench" "skipped" "" "bench/cuda.ts not written yet"
 fi
 
-# 3. PyTorch on the same card: the reference figures of the issue's targets
+# 3. PyTorch (cuBLAS, copy bandwidth) and JAX (the jitted MLP step) on the same card
 if python3 -c 'import torch; assert torch.cuda.is_available()' >/dev/null 2>&1; then
-  timeout 120 python3 - >>"$rows" 2>/dev/null <<'PY' || row "torch reference" "failed" "" ""
-import torch
-def timed(fn, reps=20):
-    fn(); torch.cuda.synchronize()
-    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    start.record()
-    for _ in range(reps): fn()
-    end.record(); torch.cuda.synchronize()
-    return start.elapsed_time(end) / reps / 1e3  # seconds
-n = 256 * 2**20
-x = torch.randn(n, device="cuda"); y = torch.empty_like(x)
-t = timed(lambda: y.copy_(x))
-print(f"torch d2d copy 256M f32\t{2 * 4 * n / t / 1e9:.0f}\tGB/s\tread+write")
-t = timed(lambda: torch.tanh(x * 2 + 1) * x - torch.exp(-x))
-print(f"torch eager chain 256M f32\t{t * 1e3:.2f}\tms\tunfused")
-for dtype in (torch.float32, torch.bfloat16):
-    a = torch.randn(8192, 8192, device="cuda", dtype=dtype); b = torch.randn_like(a)
-    t = timed(lambda: a @ b, reps=10)
-    name = str(dtype).replace("torch.", "")
-    print(f"torch matmul 8192 {name}\t{2 * 8192**3 / t / 1e12:.0f}\tTFLOP/s\tcuBLAS")
-PY
+  timeout 150 python3 tools/gpu_check/torch_reference.py >>"$rows" 2>/dev/null ||
+    row "torch reference" "failed" "" ""
 else
   row "torch reference" "skipped" "" "no PyTorch with CUDA"
 fi
+if python3 -c 'import jax; jax.devices("gpu")' >/dev/null 2>&1; then
+  timeout 150 python3 tools/gpu_check/jax_reference.py >>"$rows" 2>/dev/null ||
+    row "jax reference" "failed" "" ""
+else
+  row "jax reference" "skipped" "" "no JAX with a GPU backend"
+fi
+
+# 4. the issue's targets as ratios of figures measured above (kiln / reference)
+value() { awk -F'\t' -v name="$1" '$1 == name { print $2; exit }' "$rows"; }
+ratio() { # name, kiln row, reference row, "higher" (throughput) or "lower" (time), target
+  local k r
+  k=$(value "$2")
+  r=$(value "$3")
+  if [[ "$k" =~ ^[0-9.]+$ && "$r" =~ ^[0-9.]+$ ]]; then
+    awk -v k="$k" -v r="$r" -v how="$4" -v name="$1" -v target="$5" 'BEGIN {
+      p = (how == "higher") ? 100 * k / r : 100 * r / k
+      printf "%s\t%.0f\t%%\ttarget %s\n", name, p, target }' >>"$rows"
+  fi
+}
+ratio "matmul f32 vs torch" "kiln matmul 8192 float32" "torch matmul 8192 float32" higher ">= 90 %"
+ratio "matmul bf16 vs torch" "kiln matmul 8192 bfloat16" "torch matmul 8192 bfloat16" higher ">= 90 %"
+for b in 128 4096; do
+  ratio "MLP step b$b: jax(f32)/kiln time" "kiln jit MLP step batch $b" \
+    "jax jit MLP step batch $b (highest)" lower ">= 100 %"
+  ratio "MLP step b$b: jax(default)/kiln" "kiln jit MLP step batch $b" \
+    "jax jit MLP step batch $b (default)" lower ">= 100 %"
+done
 
 echo
 column -t -s $'\t' <(printf 'check\tvalue\tunit\tnote\n'; cat "$rows") 2>/dev/null ||

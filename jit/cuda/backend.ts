@@ -7,8 +7,9 @@
  * Also the eager path of the `cuda` device: one primitive is a one-equation graph, compiled
  * once per primitive, shapes and params ({@linkcode runEagerOnCuda}).
  *
- * Not yet: library calls (matmul through cuBLAS, convolutions, gathers), control flow and
- * donation; such graphs fail to compile with an error naming the step.
+ * Matmuls run through cuBLAS when it is found (`ffi/cublas.ts`), else as the rendered tiled
+ * kernel. Not yet: other library calls (convolutions, gathers), control flow and donation;
+ * such graphs fail to compile with an error naming the step.
  * @module
  */
 
@@ -18,8 +19,16 @@ import type { Aval, Primitive } from "../../core/primitive.ts";
 import { cudaDriver, KernelArguments } from "../../ffi/cuda.ts";
 import { allocateCudaBuffer, type CudaBuffer, setCudaExecutor } from "../../ffi/cuda_device.ts";
 import { compileCuda, nvrtc } from "../../ffi/nvrtc.ts";
+import { Cublas, cublas, cublasStatus } from "../../ffi/cublas.ts";
 import type { Backend, CompiledGraph, CompileOptions } from "../backend.ts";
-import { constantBlob, type CudaKernelStep, launchGrid, renderCudaProgram } from "./program.ts";
+import {
+  constantBlob,
+  type CudaKernelStep,
+  type CudaMatmul,
+  launchGrid,
+  pointerSlot,
+  renderCudaProgram,
+} from "./program.ts";
 
 /** Compiles `graph` for the CUDA device. */
 function compileForCuda(graph: Graph, _options: CompileOptions): CompiledGraph {
@@ -34,14 +43,16 @@ function compileForCuda(graph: Graph, _options: CompileOptions): CompiledGraph {
   const target = nvrtc().target(major * 10 + minor);
   const image = compileCuda(program.source, { arch: target.arch, target: target.kind });
   const module = driver.loadModule(image.image);
+  const nIn = graph.inputs.length, nOut = graph.outputs.length;
+  const blas = cublasStatus().available ? cublas() : undefined;
   const kernels = program.steps.filter((s): s is CudaKernelStep => s.kind === "kernel")
     .filter((s) => s.items > 0)
     .map((step) => ({
       fn: module.getFunction(step.name),
       grid: launchGrid(step, driver.info.multiprocessors),
       threads: step.threads,
+      gemm: blas && step.matmul ? gemmOf(step.matmul, nIn, nOut) : undefined,
     }));
-  const nIn = graph.inputs.length, nOut = graph.outputs.length;
   // constants and the arena live as long as the compiled graph; calls are ordered on one
   // stream, so they can share them
   const constants = allocateCudaBuffer(program.constBytes, driver);
@@ -69,7 +80,10 @@ function compileForCuda(graph: Graph, _options: CompileOptions): CompiledGraph {
       outs.forEach((b, j) => (table[nIn + j] = b ? b.pointer : 0n));
       table[nIn + nOut] = constants.pointer;
       table[nIn + nOut + 1] = arena.pointer;
-      for (const k of kernels) driver.launch(k.fn, [k.grid, 1, 1], [k.threads, 1, 1], args);
+      for (const k of kernels) {
+        if (k.gemm) blas!.gemm(k.gemm(table));
+        else driver.launch(k.fn, [k.grid, 1, 1], [k.threads, 1, 1], args);
+      }
       // outputs no kernel writes: inputs passed through, literals, repeated outputs
       graph.outputs.forEach((o, j) => {
         if (outBuf[j]) return;
@@ -85,6 +99,24 @@ function compileForCuda(graph: Graph, _options: CompileOptions): CompiledGraph {
       return outs as never;
     },
   };
+}
+
+/**
+ * The cuBLAS call of a matmul step, given the pointer table of a run; undefined when cuBLAS
+ * does not take it (integers, k = 0, sizes past int32: the rendered kernel runs).
+ */
+function gemmOf(mm: CudaMatmul, nIn: number, nOut: number) {
+  const { batch, m, n, k, operands } = mm.layout;
+  const shape = { dtype: mm.dtype, batch, m, n, k, transA: operands[0].trans === 1 };
+  const call = { ...shape, transB: operands[1].trans === 1 };
+  if (!Cublas.supports(call)) return undefined;
+  const address = (b: CudaMatmul["a"]) => {
+    const slot = pointerSlot(b, nIn, nOut);
+    const offset = BigInt(b.kind === "const" || b.kind === "arena" ? b.offset : 0);
+    return (table: BigUint64Array) => table[slot] + offset;
+  };
+  const [a, b, out] = [address(mm.a), address(mm.b), address(mm.out)];
+  return (table: BigUint64Array) => ({ ...call, a: a(table), b: b(table), out: out(table) });
 }
 
 const bytesOf = (aval: Aval) => aval.shape.reduce((a, b) => a * b, 1) * ITEMSIZE[aval.dtype];

@@ -10,15 +10,14 @@
 import type { DType } from "../../core/dtype.ts";
 import { C_PRELUDE, CTYPE } from "../cpu/scalar_ops.ts";
 
-/** The dtypes the CUDA renderer handles (the 16-bit floats are not rendered yet). */
-const CUDA_DTYPES = new Set<DType>(["float32", "float64", "int32", "uint32", "bool"]);
-
-/** The CUDA type storing `dtype` (the same as the C code's), or a clear error. */
+/**
+ * The CUDA type storing `dtype`: the C code's, except float16, which is stored as its bit
+ * patterns (as bfloat16 always is): NVRTC has no `__half` without the toolkit's headers, and
+ * generated code only loads, stores and converts 16-bit floats (`normalizeHalfFloats`).
+ */
 export function cudaType(dtype: DType, op: string): string {
-  if (!CUDA_DTYPES.has(dtype)) {
-    throw new Error(`cuda jit: ${op} on ${dtype} is not supported by the CUDA renderer yet`);
-  }
-  return CTYPE[dtype];
+  if (!(dtype in CTYPE)) throw new Error(`cuda jit: ${op} on ${dtype} has no CUDA type`);
+  return dtype === "float16" ? "uint16_t" : CTYPE[dtype];
 }
 
 /**
@@ -41,6 +40,57 @@ export const REDUCE_FUNCTOR: Record<"+" | "*" | "max" | "min", string> = {
   max: "KcMax",
   min: "KcMin",
 };
+
+/**
+ * 16-bit float conversions by bit manipulation, under the names the C generator's scalar
+ * expressions use (`kernels/cpu/kiln.h`): widening is exact; narrowing rounds to nearest
+ * even once, NaN stays a quiet NaN (the top fraction bits kept) and values from the midpoint
+ * past the largest finite one become infinities. A double is first rounded to float toward
+ * zero with a sticky low bit ("round to odd"), exact for the final rounding since float keeps
+ * at least two more bits than either 16-bit format.
+ */
+const HALF_CONVERSIONS = `
+__device__ __forceinline__ float kiln_bf16_to_f32(uint16_t b) {
+  return __uint_as_float((uint32_t)b << 16);
+}
+__device__ __forceinline__ uint16_t kc_bits_to_bf16(uint32_t u) {
+  if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x0040u);
+  return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+__device__ __forceinline__ uint16_t kc_bits_to_f16(uint32_t u) {
+  const uint32_t sign = (u >> 16) & 0x8000u, a = u & 0x7fffffffu;
+  if (a > 0x7f800000u) return (uint16_t)(sign | 0x7e00u | ((a >> 13) & 0x3ffu));
+  if (a >= 0x477ff000u) return (uint16_t)(sign | 0x7c00u); /* 65520 and up: infinity */
+  if (a < 0x38800000u) { /* below 2^-14: a float16 subnormal, in units of 2^-24 */
+    if (a <= 0x33000000u) return (uint16_t)sign; /* 2^-25 and below round to zero */
+    const uint32_t shift = 126u - (a >> 23), m = (a & 0x7fffffu) | 0x800000u;
+    const uint32_t q = m >> shift, r = m & ((1u << shift) - 1u), half = 1u << (shift - 1u);
+    return (uint16_t)(sign | (q + (r > half || (r == half && (q & 1u)))));
+  }
+  const uint32_t v = a - 0x38000000u, q = v >> 13, r = v & 0x1fffu; /* exponent rebiased */
+  return (uint16_t)(sign | (q + (r > 0x1000u || (r == 0x1000u && (q & 1u)))));
+}
+__device__ __forceinline__ float kc_f16_to_f32(uint16_t h) {
+  const uint32_t sign = (uint32_t)(h & 0x8000u) << 16, e = (h >> 10) & 0x1fu, m = h & 0x3ffu;
+  if (e == 31u) return __uint_as_float(sign | 0x7f800000u | (m << 13) | (m ? 0x400000u : 0u));
+  if (e == 0u) return __uint_as_float(sign | __float_as_uint((float)m * 5.9604644775390625e-8f));
+  return __uint_as_float(sign | ((e + 112u) << 23) | (m << 13));
+}
+__device__ __forceinline__ uint32_t kc_f64_to_odd_bits(double d) {
+  const float f = (float)d;
+  uint32_t u = __float_as_uint(f);
+  if ((double)f != d && d == d) {
+    if (fabs((double)f) > fabs(d)) u -= 1u; /* step back toward zero */
+    u |= 1u;
+  }
+  return u;
+}
+#define KILN_F16_TO_F32(h) kc_f16_to_f32(h)
+#define KILN_F32_TO_F16(f) kc_bits_to_f16(__float_as_uint(f))
+#define KILN_F64_TO_F16(d) kc_bits_to_f16(kc_f64_to_odd_bits(d))
+#define kiln_f32_to_bf16(f) kc_bits_to_bf16(__float_as_uint(f))
+#define kiln_f64_to_bf16(d) kc_bits_to_bf16(kc_f64_to_odd_bits(d))
+`;
 
 /**
  * The source head. `kc_block_reduce` combines one value per thread of a block (blockDim.x a
@@ -73,6 +123,7 @@ typedef unsigned long int uint64_t;
 #define UINT32_MAX 4294967295u
 #endif
 #define kiln_expf expf
+${HALF_CONVERSIONS.trim()}
 ${C_PRELUDE.replaceAll("static inline", "__device__ __forceinline__").trim()}
 struct KcSum {
   template <typename T> static __device__ __forceinline__ T f(T a, T b) { return a + b; }
@@ -92,7 +143,7 @@ struct KcMin {
   }
 };
 template <typename Op, typename T>
-static __device__ __forceinline__ T kc_block_reduce(T v, T* smem) {
+__device__ __forceinline__ T kc_block_reduce(T v, T* smem) {
   for (int o = 16; o > 0; o >>= 1) v = Op::f(v, __shfl_down_sync(0xffffffffu, v, o));
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = (blockDim.x + 31) >> 5;
   __syncthreads(); /* the previous reduction's readers are done with smem */

@@ -15,11 +15,15 @@
  * @module
  */
 
-import { isHalfFloat, STORAGE, type TypedArray } from "../../core/dtype.ts";
+import { type DType, STORAGE, type TypedArray } from "../../core/dtype.ts";
 import { sizeOf } from "../../core/shape.ts";
 import { type Atom, type Eqn, fmtAval, type Graph, Literal, type Var } from "../../core/graph.ts";
 import type { Aval } from "../../core/primitive.ts";
 import { placeArena } from "../cpu/backend.ts";
+import type { DotLayout } from "../cpu/library.ts";
+import { hasHalfFloats, normalizeHalfFloats } from "../float_normalize.ts";
+import { optimize } from "../passes.ts";
+import { renderMatmulKernel } from "./matmul.ts";
 import { LoopGen, mergeGroups, Refuse } from "../cpu/loop_codegen.ts";
 import { type Buf, Planner, type Step } from "../cpu/plan.ts";
 import { type CudaKernelCode, CudaLoopGen } from "./kernel_codegen.ts";
@@ -39,6 +43,17 @@ export interface CudaKernelStep {
   describe: string;
   reads: Set<Buf>;
   writes: Set<Buf>;
+  /** For a dot_general: its matmul, which the back end may run through cuBLAS instead. */
+  matmul?: CudaMatmul;
+}
+
+/** A dot_general as a batched matmul on buffers (the planner's layout). */
+export interface CudaMatmul {
+  layout: DotLayout;
+  dtype: DType;
+  a: Buf;
+  b: Buf;
+  out: Buf;
 }
 
 /** A step that is not a generated kernel (matmul and other library calls, control flow). */
@@ -94,21 +109,26 @@ const LARGE_EPILOGUE = 1 << 16;
  *
  * @throws Error naming the primitive and dtype the renderer cannot express.
  */
-export function renderCudaProgram(graph: Graph, options: RenderOptions = {}): CudaProgram {
+export function renderCudaProgram(original: Graph, options: RenderOptions = {}): CudaProgram {
   const prefix = options.prefix ?? "kiln_";
-  const half = [...graph.inputs, ...graph.eqns.flatMap((e) => [...e.inputs, ...e.outputs])]
-    .find((a) => isHalfFloat(a.aval.dtype));
-  if (half) {
-    throw new Error(`cuda jit: ${half.aval.dtype} is not supported by the CUDA renderer yet`);
-  }
+  // 16-bit floats compute in float32 between casts, as on the CPU; matmuls keep them (they
+  // load 16-bit operands, accumulate in float32 and round once, as cuBLAS does)
+  const graph = hasHalfFloats(original)
+    ? optimize(normalizeHalfFloats(original, { keep: (e) => e.prim.name === "dot_general" }))
+    : original;
   const planner = new Planner(graph);
   let steps: CudaStep[] | undefined;
-  const codes = new Map<CudaKernelStep, CudaKernelCode>();
+  const codes = new Map<CudaKernelStep, { text: string }>();
   for (let attempt = 0; steps === undefined; attempt++) {
     const planned = planner.plan();
     codes.clear();
     try {
       steps = planned.map((step, i) => {
+        if (step.kind === "call" && step.eqn.prim.name === "dot_general") {
+          const kernel = matmulStep(planner, `${prefix}k${i}`, step.eqn, step.layout!);
+          codes.set(kernel.step, kernel.code);
+          return kernel.step;
+        }
         if (step.kind !== "loop") return hostStep(planner, step);
         const name = `${prefix}k${i}`;
         const code = generateKernel(planner, name, step.roots);
@@ -197,6 +217,31 @@ function describeKernel(aval: Aval, code: CudaKernelCode): string {
     ? "block reduction"
     : "fused reduction";
   return `${kind} ${fmtAval(aval)}: ${code.ops.join(", ") || "copy"}`;
+}
+
+/** A dot_general as the rendered matmul kernel (see `matmul.ts`). */
+function matmulStep(planner: Planner, name: string, eqn: Eqn, layout: DotLayout) {
+  const bufOf = (a: Atom) => (a instanceof Literal ? planner.constBuf(a) : planner.bufOf(a)!);
+  const [a, b] = eqn.inputs.map(bufOf);
+  const out = planner.bufOf(eqn.outputs[0])!;
+  const dtype = eqn.inputs[0].aval.dtype;
+  const code = renderMatmulKernel(name, layout, dtype, { a: a.name, b: b.name, out: out.name });
+  const step: CudaKernelStep = {
+    kind: "kernel",
+    name,
+    shape: "block",
+    items: code.items,
+    threads: code.threads,
+    describe: `matmul ${
+      fmtAval(eqn.outputs[0].aval)
+    }: batch ${layout.batch}, ${layout.m}x${layout.k}${
+      layout.operands[0].trans ? "^T" : ""
+    } @ ${layout.k}x${layout.n}${layout.operands[1].trans ? "^T" : ""}`,
+    reads: new Set([a, b]),
+    writes: new Set([out]),
+    matmul: { layout, dtype, a, b, out },
+  };
+  return { step, code };
 }
 
 function hostStep(planner: Planner, step: Step & { kind: "call" | "control" | "eager" }) {

@@ -15,7 +15,7 @@
  */
 
 import { z } from "npm:zod@4";
-import { lax, np, Tensor } from "../core/index.ts";
+import { np, Tensor } from "../core/index.ts";
 import {
   type CsvOptions,
   CsvParser,
@@ -32,12 +32,24 @@ import {
   recordsAsync,
   recordsSync,
 } from "./sources.ts";
+import { gatherRows, isPlain, stackElements } from "./batching.ts";
+import {
+  aiterOf,
+  iterOf,
+  shuffleAsync,
+  shuffleSync,
+  takeAsync,
+  takeSync,
+  wrapSync,
+} from "./iterators.ts";
+
+export { stackElements };
 
 type SyncFn<T> = (key: number) => Iterator<T>;
 type AsyncFn<T> = (key: number) => AsyncIterator<T>;
 
 /** A source of tensor rows kept as indices until batched. */
-interface Indexed {
+export interface Indexed {
   leaves: Tensor[];
   build: (leaves: unknown[]) => unknown;
   n: number;
@@ -81,116 +93,6 @@ function noPromise<T>(v: T, op: string): T {
     );
   }
   return v;
-}
-
-async function* wrapSync<T>(it: Iterator<T>): AsyncGenerator<T> {
-  try {
-    for (let r = it.next(); !r.done; r = it.next()) yield r.value;
-  } finally {
-    it.return?.();
-  }
-}
-
-function* iterOf<T>(it: Iterator<T>): Generator<T> {
-  try {
-    for (let r = it.next(); !r.done; r = it.next()) yield r.value;
-  } finally {
-    it.return?.();
-  }
-}
-
-async function* aiterOf<T>(it: AsyncIterator<T>): AsyncGenerator<T> {
-  try {
-    for (let r = await it.next(); !r.done; r = await it.next()) yield r.value;
-  } finally {
-    await it.return?.();
-  }
-}
-
-/** tf.data's shuffle buffer: fill `size` elements, then emit a random one and refill its slot. */
-class ShuffleBuffer<T> {
-  buf: T[] = [];
-  constructor(readonly size: number, readonly rand: () => number) {}
-  full(): boolean {
-    return this.buf.length >= this.size;
-  }
-  pop(): T {
-    const j = Math.floor(this.rand() * this.buf.length);
-    const v = this.buf[j];
-    this.buf[j] = this.buf[this.buf.length - 1];
-    this.buf.pop();
-    return v;
-  }
-}
-
-// ---- batching ---------------------------------------------------------------------------
-
-function isPlain(x: unknown): x is Record<string, unknown> {
-  if (typeof x !== "object" || x === null) return false;
-  const p = Object.getPrototypeOf(x);
-  return p === Object.prototype || p === null;
-}
-
-/** Stacks a list of same-structure elements leaf by leaf (np.stack for tensors). */
-export function stackElements(elems: unknown[], path = ""): unknown {
-  const first = elems[0];
-  const where = path || "the element";
-  if (first instanceof Tensor) {
-    if (!elems.every((e) => e instanceof Tensor)) {
-      throw new TypeError(`Dataset.batch: ${where} mixes tensors and other values`);
-    }
-    const shapes = elems.map((e) => (e as Tensor).shape.join(","));
-    if (shapes.some((s) => s !== shapes[0])) {
-      throw new RangeError(
-        `Dataset.batch: ${where} has different shapes [${[...new Set(shapes)].join("], [")}]`,
-      );
-    }
-    return np.stack(elems as Tensor[]);
-  }
-  if (typeof first === "number" && elems.every((e) => typeof e === "number")) {
-    const ints = (elems as number[]).every((v) => Number.isInteger(v) && Math.abs(v) < 2 ** 31);
-    return np.array(elems as number[], { dtype: ints ? "int32" : "float32" });
-  }
-  if (typeof first === "boolean" && elems.every((e) => typeof e === "boolean")) {
-    return np.array(elems as boolean[]);
-  }
-  if (Array.isArray(first)) {
-    if (!elems.every((e) => Array.isArray(e) && e.length === first.length)) {
-      throw new TypeError(`Dataset.batch: ${where} has arrays of different lengths`);
-    }
-    return first.map((_, i) =>
-      stackElements(elems.map((e) => (e as unknown[])[i]), `${path}[${i}]`)
-    );
-  }
-  if (isPlain(first)) {
-    const out: Record<string, unknown> = {};
-    for (const k of Object.keys(first)) {
-      out[k] = stackElements(
-        elems.map((e) => {
-          if (!isPlain(e) || !(k in e)) throw new TypeError(`Dataset.batch: ${path}.${k} missing`);
-          return e[k];
-        }),
-        `${path}.${k}`,
-      );
-    }
-    return out;
-  }
-  return elems; // strings, byte records, ...: a JS array
-}
-
-function gather(src: Indexed, idx: Int32Array): unknown {
-  const b = idx.length;
-  let contiguous = true;
-  for (let i = 1; i < b && contiguous; i++) contiguous = idx[i] === idx[0] + i;
-  if (contiguous) {
-    return src.build(
-      src.leaves.map((l) =>
-        lax.slice(l, [idx[0], ...l.shape.slice(1).map(() => 0)], [idx[0] + b, ...l.shape.slice(1)])
-      ),
-    );
-  }
-  const it = np.array(idx, { dtype: "int32" });
-  return src.build(src.leaves.map((l) => np.take(l, it, 0)));
 }
 
 // ---- the dataset ------------------------------------------------------------------------
@@ -527,9 +429,9 @@ export class Dataset<T = unknown> implements AsyncIterable<T> {
         let m = 0;
         for (const i of iterOf(src.indices(k))) {
           idx[m++] = i;
-          if (m === batchSize) (yield gather(src, idx) as U, m = 0);
+          if (m === batchSize) (yield gatherRows(src, idx) as U, m = 0);
         }
-        if (m > 0 && !dropRemainder) yield gather(src, idx.slice(0, m)) as U;
+        if (m > 0 && !dropRemainder) yield gatherRows(src, idx.slice(0, m)) as U;
       });
     }
     return this.#derive<U>(
@@ -638,45 +540,5 @@ export class Dataset<T = unknown> implements AsyncIterable<T> {
     const out: T[] = [];
     for await (const v of this) out.push(v);
     return out;
-  }
-}
-
-function* shuffleSync<T>(up: Iterator<T>, size: number, rand: () => number): Generator<T> {
-  const sb = new ShuffleBuffer<T>(size, rand);
-  for (const v of iterOf(up)) {
-    sb.buf.push(v);
-    if (sb.full()) yield sb.pop();
-  }
-  while (sb.buf.length > 0) yield sb.pop();
-}
-
-async function* shuffleAsync<T>(
-  up: AsyncIterator<T>,
-  size: number,
-  rand: () => number,
-): AsyncGenerator<T> {
-  const sb = new ShuffleBuffer<T>(size, rand);
-  for await (const v of aiterOf(up)) {
-    sb.buf.push(v);
-    if (sb.full()) yield sb.pop();
-  }
-  while (sb.buf.length > 0) yield sb.pop();
-}
-
-function* takeSync<T>(up: Iterator<T>, n: number): Generator<T> {
-  if (n <= 0) return void up.return?.();
-  let i = 0;
-  for (const v of iterOf(up)) {
-    yield v;
-    if (++i >= n) return;
-  }
-}
-
-async function* takeAsync<T>(up: AsyncIterator<T>, n: number): AsyncGenerator<T> {
-  if (n <= 0) return void await up.return?.();
-  let i = 0;
-  for await (const v of aiterOf(up)) {
-    yield v;
-    if (++i >= n) return;
   }
 }

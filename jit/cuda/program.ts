@@ -19,7 +19,7 @@ import { type DType, STORAGE, type TypedArray } from "../../core/dtype.ts";
 import { sizeOf } from "../../core/shape.ts";
 import { type Atom, type Eqn, fmtAval, type Graph, Literal, type Var } from "../../core/graph.ts";
 import type { Aval } from "../../core/primitive.ts";
-import { placeArena } from "../cpu/backend.ts";
+import { placeArena } from "../cpu/steps.ts";
 import type { DotLayout } from "../cpu/library.ts";
 import { hasHalfFloats, normalizeHalfFloats } from "../float_normalize.ts";
 import { optimize } from "../passes.ts";

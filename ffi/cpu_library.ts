@@ -158,7 +158,11 @@ export const CPU_SYMBOLS = {
   ),
   // indexing and sorting
   ...define(product(["take"], BYTES), INDEXED, "void"),
-  ...define(product(["scatter_add"], NUMERIC), INDEXED, "void"),
+  ...define(
+    product(["scatter_add", "scatter_mul", "scatter_min", "scatter_max"], NUMERIC),
+    INDEXED,
+    "void",
+  ),
   ...define(product(["scatter_set"], BYTES), INDEXED, "void"),
   ...define(
     product(["sort"], ALL),

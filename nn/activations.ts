@@ -10,6 +10,7 @@ import {
   type ArrayLike,
   desc,
   floatTensor,
+  isFloat,
   normalizeAxis,
   parseOptions,
   tensor,
@@ -140,17 +141,57 @@ export interface LogsumexpOptions {
   axis?: Axes | null;
   /** Keep the reduced axes with size 1. */
   keepdims?: boolean;
+  /** Weights of the exponentials (broadcast against `x`): `log(sum(b * exp(x)))`. */
+  b?: ArrayLike;
+  /** Return `[log(abs(sum)), sign(sum)]` instead of NaN for negative sums. */
+  returnSign?: boolean;
 }
 
 const lseSchema = z.object({
   axis: axesSchema.nullable().optional(),
   keepdims: z.boolean().optional(),
+  b: z.any().optional(),
+  returnSign: z.boolean().optional(),
 }).strict();
 
-/** `log(sum(exp(x)))` over `axis` (default all axes), stable (JAX's `jax.nn.logsumexp`). */
-export function logsumexp(x: ArrayLike, options?: LogsumexpOptions): Tensor {
+/**
+ * `log(sum(b * exp(x)))` over `axis` (default all axes), stable (JAX's `jax.nn.logsumexp`).
+ * A negative weighted sum gives NaN, or with `returnSign` the pair `[log|sum|, sign(sum)]`.
+ */
+export function logsumexp(x: ArrayLike, options: LogsumexpOptions & { returnSign: true }): Tensor[];
+export function logsumexp(x: ArrayLike, options?: LogsumexpOptions): Tensor;
+export function logsumexp(x: ArrayLike, options?: LogsumexpOptions): Tensor | Tensor[] {
   const o = parseOptions("nn.logsumexp", lseSchema, options);
-  return np.logsumexp(floatTensor(x), o.axis ?? null, { keepdims: o.keepdims ?? false });
+  const keepdims = o.keepdims ?? false;
+  if (o.b === undefined && !o.returnSign) {
+    return np.logsumexp(floatTensor(x), o.axis ?? null, { keepdims });
+  }
+  let a = floatTensor(x);
+  let b: Tensor | null = null;
+  if (o.b !== undefined) {
+    [a, b] = np.broadcastArrays(a, np.asarray(o.b as ArrayLike));
+    if (!isFloat(b.dtype)) b = b.astype(a.dtype);
+    a = np.where(np.notEqual(b, 0), a, -Infinity); // zero weights drop their terms, even inf
+  }
+  const axes = o.axis === null || o.axis === undefined
+    ? a.shape.map((_, i) => i)
+    : (typeof o.axis === "number" ? [o.axis] : [...o.axis]).map((ax) =>
+      normalizeAxis(ax, a.ndim, "nn.logsumexp")
+    );
+  const m = stopGradient(np.max(a, axes, { keepdims: true }));
+  const safeM = np.where(np.isfinite(m), m, 0);
+  let e = np.exp(a.sub(safeM));
+  if (b !== null) e = e.mul(b);
+  const total = np.sum(e, axes, { keepdims: true });
+  const sign = np.sign(total);
+  let out = np.log(np.abs(total)).add(safeM);
+  if (!keepdims) {
+    const kept = out.shape.filter((_, i) => !axes.includes(i));
+    out = out.reshape(kept);
+  }
+  const signOut = keepdims ? sign : sign.reshape(out.shape);
+  if (o.returnSign) return [out, signOut];
+  return np.where(np.less(signOut, 0), NaN, out);
 }
 
 /** Options of {@link oneHot}. */

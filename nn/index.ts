@@ -12,6 +12,7 @@
  */
 
 export * from "./activations.ts";
+export * from "./activations_more.ts";
 export * from "./layers.ts";
 export * from "./losses.ts";
 export * as init from "./init.ts";

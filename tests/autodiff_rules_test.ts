@@ -46,6 +46,8 @@ const LINEAR_INPUTS: Record<string, number[]> = {
   // the operand only selects the window taps
   select_and_gather_add: [0],
   select_and_scatter_add: [0],
+  // x · (product of the updates at each target): linear in the operand alone
+  scatter_mul: [0],
 };
 
 function tensorOf(inp: Input): Tensor {

@@ -142,7 +142,7 @@ function indexInput(r: Rand, shape: number[], len: number): SampledInput {
   return { data, shape, dtype: "int32" };
 }
 function gatherCase(r: Rand, kind: "take" | "scatter" | "scatter_add"): SampledCase {
-  const dtype = pickDType(r, kind === "scatter_add" ? NUMERIC : ALL);
+  const dtype = pickDType(r, kind === "take" || kind === "scatter" ? ALL : NUMERIC);
   const shape = rShape(r);
   const axis = int(r, 0, shape.length - 1);
   const idxShape = shape[axis] === 0
@@ -190,6 +190,10 @@ const indexingSamplers: Record<string, (r: Rand) => SampledCase> = {
   take: (r) => gatherCase(r, "take"),
   scatter: (r) => gatherCase(r, "scatter"),
   scatter_add: (r) => gatherCase(r, "scatter_add"),
+  // the accumulating scatters share scatter_add's operands (numeric dtypes, duplicates likely)
+  scatter_mul: (r) => gatherCase(r, "scatter_add"),
+  scatter_min: (r) => gatherCase(r, "scatter_add"),
+  scatter_max: (r) => gatherCase(r, "scatter_add"),
   dynamic_slice: (r) => dynamicSliceCase(r, false),
   dynamic_update_slice: (r) => dynamicSliceCase(r, true),
   sort: sortCase,

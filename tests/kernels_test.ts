@@ -116,7 +116,8 @@ const SIZES = [0, 1, 17, 1000, 300_000]; // 300k crosses the parallel thresholds
 
 test("symbols", () => {
   const names = cpuSymbolNames();
-  assert.equal(names.length, 267 + 24 + 8 + 4); // + f16/bf16 casts, max-pool grads, conv grads
+  // + f16/bf16 casts, max-pool grads, conv grads, scatter mul/min/max
+  assert.equal(names.length, 267 + 24 + 8 + 4 + 12);
   for (const name of names) assert.ok(name in lib.symbols, name);
   assert.ok("kiln_exp_f32" in lib.symbols);
   assert.equal(lib.symbols.kiln_blas_loaded() === 1, lib.blasLoaded);
@@ -1016,6 +1017,36 @@ test("take and scatter", () => {
         code === "f32" ? 1e-6 : 1e-12,
         1e-6,
       );
+    }
+  }
+});
+
+test("scatter mul/min/max fold every update in order", () => {
+  // JS folds, stored per update as the kernels do (f32 rounding, int32/uint32 wraparound)
+  const folds: Record<string, (a: number, b: number, code: string) => number> = {
+    mul: (a, b, code) =>
+      code === "i32" ? Math.imul(a, b) : code === "u32" ? Math.imul(a, b) >>> 0 : a * b,
+    min: (a, b) => (a !== a || b !== b ? NaN : a < b ? a : b),
+    max: (a, b) => (a !== a || b !== b ? NaN : a > b ? a : b),
+  };
+  for (const [o, l, n] of [[1, 5, 1], [3, 4, 1], [2, 6, 5], [1, 1, 1], [4, 300, 100]]) {
+    const nidx = 9, idx = Int32Array.from({ length: nidx }, () => randInt(0, l - 1));
+    for (const [op, fold] of Object.entries(folds)) {
+      for (const code of NUMERIC) {
+        const x = randomArray(code, o * l * n, -3, 3), upd = randomArray(code, o * nidx * n, -3, 3);
+        if (code.startsWith("f") && op !== "mul") upd[0] = NaN;
+        const got = x.slice(), ref = x.slice();
+        call(`kiln_scatter_${op}_${code}`, I(o), I(l), I(n), I(nidx), idx, upd, got);
+        for (let a = 0; a < o; a++) {
+          for (let j = 0; j < nidx; j++) {
+            for (let c = 0; c < n; c++) {
+              const d = (a * l + idx[j]) * n + c;
+              ref[d] = fold(ref[d], upd[(a * nidx + j) * n + c], code);
+            }
+          }
+        }
+        assert.deepEqual(got, ref, `scatter_${op}_${code} ${o}x${l}x${n}`);
+      }
     }
   }
 });

@@ -12,6 +12,7 @@ import type { Tensor } from "../tensor.ts";
 import { broadcastShapes } from "../shape.ts";
 import { bind1 } from "../trace.ts";
 import { type ArrayLike, asTensor, astype, broadcastTo, promoteAndBroadcast } from "./convert.ts";
+import { nonzero, type SizeOptions } from "./data_dependent.ts";
 
 const NONE = {} as P.NoParams;
 
@@ -313,18 +314,36 @@ export function bitwiseNot(x: ArrayLike): Tensor {
 /** Alias of {@link bitwiseNot}. */
 export const invert = bitwiseNot;
 
-/** `where(cond, x, y)`: x where cond is true (nonzero), else y; all broadcast. */
-export function where(cond: ArrayLike, x: ArrayLike, y: ArrayLike): Tensor {
+/**
+ * `where(cond, x, y)`: x where cond is true (nonzero), else y; all broadcast. With `cond`
+ * alone (and optionally `{ size, fillValue }`), the indices of its nonzero elements, as
+ * {@link nonzero}.
+ */
+export function where(cond: ArrayLike, options?: SizeOptions): Tensor[];
+export function where(cond: ArrayLike, x: ArrayLike, y: ArrayLike): Tensor;
+export function where(
+  cond: ArrayLike,
+  x?: ArrayLike | SizeOptions,
+  y?: ArrayLike,
+): Tensor | Tensor[] {
+  if (y === undefined && (x === undefined || isSizeOptions(x))) {
+    return nonzero(cond, (x ?? {}) as SizeOptions);
+  }
   if (x === undefined || y === undefined) {
     throw new TypeError(
-      "np.where: the one-argument form (indices of nonzero elements, a data-dependent shape) " +
-        "is not supported; pass both x and y",
+      "np.where: pass both x and y, or neither (the indices of nonzero elements)",
     );
   }
-  const [a, b] = promoteAndBroadcast("np.where", x, y);
+  const [a, b] = promoteAndBroadcast("np.where", x as ArrayLike, y);
   const c = toBool(cond);
   const [cb, ab, bb] = promoteAndBroadcastShapes("np.where", c, a, b);
   return bind1(P.select, [cb, ab, bb], NONE);
+}
+
+// a plain options object, not array data
+function isSizeOptions(x: unknown): x is SizeOptions {
+  return typeof x === "object" && x !== null && !Array.isArray(x) && !ArrayBuffer.isView(x) &&
+    Object.getPrototypeOf(x) === Object.prototype;
 }
 
 function promoteAndBroadcastShapes(op: string, ...ts: Tensor[]): Tensor[] {

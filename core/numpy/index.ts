@@ -14,3 +14,6 @@ export * from "./indexing.ts";
 export * from "./sorting.ts";
 export * from "./statistics.ts";
 export * from "./assembly.ts";
+export * from "./bitwise.ts";
+export * from "./data_dependent.ts";
+export * from "./norms.ts";

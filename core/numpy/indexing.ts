@@ -12,6 +12,7 @@
 
 import { type DType, type TypedArray } from "../dtype.ts";
 import * as IP from "../prims/indexing.ts";
+import * as SC from "../prims/scatter_combine.ts";
 import {
   iota,
   reshape as reshapePrim,
@@ -40,7 +41,8 @@ import {
   s,
   Slice,
 } from "./index_parse.ts";
-import { add, divide, maximum, minimum, multiply, negative, power } from "./elementwise.ts";
+import { onesLike } from "./creation.ts";
+import { add, divide, multiply, negative, power } from "./elementwise.ts";
 
 // ---- small helpers on prims -----------------------------------------------------------------
 
@@ -299,38 +301,41 @@ export class AtIndexer {
     return this.#scatter(IP.scatterAdd, negative(this.#cast(v)), "at.subtract");
   }
 
-  /** `x` with `x[index] *= v` (repeated indices: the last one wins). */
+  /** `x` with `x[index] *= v`; repeated indices multiply every update in (JAX's scatter_mul). */
   multiply(v: ArrayLike): Tensor {
-    return this.#apply((old) => multiply(old, v), "at.multiply");
+    return this.#scatter(SC.scatterMul, v, "at.multiply");
   }
 
-  /** `x` with `x[index] /= v` (cast back to `x`'s dtype; repeated indices: the last wins). */
+  /**
+   * `x / p` where p is 1 except at the indexed positions, the product of their updates (as
+   * JAX: `x.at[i].divide(v)` is true division, so integer `x` gives a float result).
+   */
   divide(v: ArrayLike): Tensor {
-    return this.#apply((old) => divide(old, v), "at.divide");
+    return divide(this.#x, this.#productOfUpdates(v, "at.divide"));
   }
 
-  /** `x` with `x[index] **= v` (repeated indices: the last one wins). */
+  /** `x ** p` where p is 1 except at the indexed positions, the product of their updates. */
   power(v: ArrayLike): Tensor {
-    return this.#apply((old) => power(old, v), "at.power");
+    return power(this.#x, this.#productOfUpdates(v, "at.power"));
   }
 
-  /** `x` with `x[index] = minimum(x[index], v)` (repeated indices: the last one wins). */
+  /** `x` with `x[index] = minimum(x[index], v)`; repeated indices take every update in. */
   min(v: ArrayLike): Tensor {
-    return this.#apply((old) => minimum(old, v), "at.min");
+    return this.#scatter(SC.scatterMin, v, "at.min");
   }
 
-  /** `x` with `x[index] = maximum(x[index], v)` (repeated indices: the last one wins). */
+  /** `x` with `x[index] = maximum(x[index], v)`; repeated indices take every update in. */
   max(v: ArrayLike): Tensor {
-    return this.#apply((old) => maximum(old, v), "at.max");
+    return this.#scatter(SC.scatterMax, v, "at.max");
+  }
+
+  #productOfUpdates(v: ArrayLike, op: string): Tensor {
+    return new AtIndexer(onesLike(this.#x), this.#index).#scatter(SC.scatterMul, v, op);
   }
 
   #cast(v: ArrayLike): Tensor {
     const t = v instanceof Tensor ? v : asTensor(v, this.#x.dtype);
     return astype(t, this.#x.dtype);
-  }
-
-  #apply(f: (old: Tensor) => Tensor, op: string): Tensor {
-    return this.#scatter(IP.scatter, f(indexImpl(this.#x, this.#index, op)), op);
   }
 
   #scatter(prim: typeof IP.scatter, v: ArrayLike, op: string): Tensor {

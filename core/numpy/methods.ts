@@ -129,8 +129,8 @@ declare module "../tensor.ts" {
     astype(dtype: DType): Tensor;
     /** Reverse along axes. */
     flip(axis?: number | readonly number[] | null): Tensor;
-    /** Repeat elements. */
-    repeat(repeats: number, axis?: number): Tensor;
+    /** Repeat elements (a count, or one count per element). */
+    repeat(repeats: number | ArrayLike, axis?: number, options?: S.RepeatOptions): Tensor;
     /** Tile the array. */
     tile(reps: number | readonly number[]): Tensor;
     /** Matrix product. */

@@ -20,6 +20,8 @@ import { bind1 } from "../trace.ts";
 import { type ArrayLike, asTensor, broadcastTo, promote } from "./convert.ts";
 import { add, greaterEqual, where } from "./elementwise.ts";
 import { zeros } from "./creation.ts";
+import { repeatEach } from "./data_dependent.ts";
+import { type GatherPadMode, padWithMode } from "./padding.ts";
 
 /** Gives `x` a new shape of the same size; one entry may be -1 (inferred). */
 export function reshape(x: ArrayLike, shape: number | readonly number[]): Tensor {
@@ -249,8 +251,25 @@ export function tile(x: ArrayLike, reps: number | readonly number[]): Tensor {
   return reshape(expanded, t.shape.map((d, i) => d * r[i]));
 }
 
-/** Repeats each element `repeats` times along `axis` (flattened when omitted). */
-export function repeat(x: ArrayLike, repeats: number, axis?: number): Tensor {
+/** Options of {@link repeat}. */
+export interface RepeatOptions {
+  /** The static length of the result along `axis` (needed under jit for array repeats). */
+  totalRepeatLength?: number;
+}
+
+/**
+ * Repeats each element `repeats` times along `axis` (flattened when omitted); `repeats` may
+ * be one count per element (see {@link repeatEach}).
+ */
+export function repeat(
+  x: ArrayLike,
+  repeats: number | ArrayLike,
+  axis?: number,
+  options: RepeatOptions = {},
+): Tensor {
+  if (typeof repeats !== "number" || options.totalRepeatLength !== undefined) {
+    return repeatEach(x, repeats, axis, options.totalRepeatLength);
+  }
   let t = asTensor(x);
   if (!Number.isInteger(repeats) || repeats < 0) {
     throw new RangeError(`np.repeat: repeats must be a non-negative integer, got ${repeats}`);
@@ -270,38 +289,65 @@ export function repeat(x: ArrayLike, repeats: number, axis?: number): Tensor {
 
 /** Options of {@link pad}. */
 export interface PadOptions {
-  /** Only "constant" is supported. */
-  mode?: "constant";
-  /** The fill value (default 0). */
+  /** "constant" (default), or "edge", "reflect", "symmetric", "wrap", "linear_ramp". */
+  mode?: "constant" | GatherPadMode;
+  /** The fill value of "constant" (default 0). */
   constantValues?: number;
+  /** The outer values of "linear_ramp": one value, [before, after], or a pair per axis. */
+  endValues?: number | readonly number[] | readonly (readonly number[])[];
 }
 
-/** Pads with a constant: `padWidth` is n, [before, after], or one pair per axis. */
+const PAD_MODES = ["constant", "edge", "reflect", "symmetric", "wrap", "linear_ramp"];
+
+/** NumPy's broadcasting of a pad width (or end values): n, [before, after], or a pair per axis. */
+function perAxisPairs(
+  op: string,
+  what: string,
+  value: number | readonly number[] | readonly (readonly number[])[],
+  shape: readonly number[],
+): number[][] {
+  let pairs: number[][];
+  if (typeof value === "number") pairs = shape.map(() => [value, value]);
+  else if (value.length > 0 && typeof value[0] === "number") {
+    const pw = value as readonly number[];
+    const pair = pw.length === 1 ? [pw[0], pw[0]] : [pw[0], pw[1]];
+    pairs = shape.map(() => pair);
+  } else pairs = (value as readonly (readonly number[])[]).map((p) => [...p]);
+  if (pairs.length !== shape.length || pairs.some((p) => p.length !== 2)) {
+    throw new RangeError(
+      `${op}: ${what} ${JSON.stringify(value)} does not fit shape ${fmtShape(shape)}`,
+    );
+  }
+  return pairs;
+}
+
+/**
+ * Pads `x`: `padWidth` is n, [before, after], or one pair per axis. Modes as NumPy: a
+ * constant (default 0), or values from the array itself (see {@link PadOptions}).
+ */
 export function pad(
   x: ArrayLike,
   padWidth: number | readonly number[] | readonly (readonly number[])[],
   options: PadOptions = {},
 ): Tensor {
   const t = asTensor(x);
-  if ((options.mode ?? "constant") !== "constant") {
+  const mode = options.mode ?? "constant";
+  if (!PAD_MODES.includes(mode)) {
     throw new RangeError(
-      `np.pad: mode ${JSON.stringify(options.mode)} is not supported; expected "constant"`,
+      `np.pad: mode ${JSON.stringify(options.mode)} is not supported; expected one of ${
+        PAD_MODES.join(", ")
+      }`,
     );
   }
-  let pairs: number[][];
-  if (typeof padWidth === "number") pairs = t.shape.map(() => [padWidth, padWidth]);
-  else if (padWidth.length > 0 && typeof padWidth[0] === "number") {
-    const pw = padWidth as readonly number[];
-    const pair = pw.length === 1 ? [pw[0], pw[0]] : [pw[0], pw[1]];
-    pairs = t.shape.map(() => pair);
-  } else pairs = (padWidth as readonly (readonly number[])[]).map((p) => [...p]);
-  if (
-    pairs.length !== t.ndim ||
-    pairs.some((p) => p.length !== 2 || p.some((v) => !Number.isInteger(v) || v < 0))
-  ) {
+  const pairs = perAxisPairs("np.pad", "pad width", padWidth, t.shape);
+  if (pairs.some((p) => p.some((v) => !Number.isInteger(v) || v < 0))) {
     throw new RangeError(
-      `np.pad: pad width ${JSON.stringify(padWidth)} does not fit shape ${fmtShape(t.shape)}`,
+      `np.pad: pad width ${JSON.stringify(padWidth)} must hold non-negative integers`,
     );
+  }
+  if (mode !== "constant") {
+    const ends = perAxisPairs("np.pad", "end values", options.endValues ?? 0, t.shape);
+    return padWithMode(t, pairs, mode, ends);
   }
   const value = asTensor(options.constantValues ?? 0, t.dtype);
   return bind1(S.pad, [t, value], {

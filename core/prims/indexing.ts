@@ -6,7 +6,7 @@
  * @module
  */
 
-import { allocate, type DType } from "../dtype.ts";
+import { allocate } from "../dtype.ts";
 import { add, clip, equal, multiply, where } from "../numpy/elementwise.ts";
 import { full } from "../numpy/creation.ts";
 import { type Aval, Primitive, type PrimitiveRules, UndefinedPrimal } from "../primitive.ts";
@@ -23,6 +23,7 @@ import {
   stridedCopy,
   zerosOf,
 } from "./structure.ts";
+import { type ByDType, numeric } from "./scalar.ts";
 
 /** Parameters of {@link take}, {@link scatterAdd} and {@link scatter}: the indexed axis. */
 export interface AxisIndexParams {
@@ -156,20 +157,21 @@ function scatterBatch(
   };
 }
 
-/** Dtypes that `scatter_add` accepts. */
-export const SCATTER_ADD_DTYPES: readonly DType[] = [
-  "float16",
-  "bfloat16",
-  "float32",
-  "float64",
-  "int32",
-  "uint32",
-];
+/** How an accumulating scatter combines the value at a target with an update, by dtype. */
+export type ScatterCombine = ByDType<(old: number, update: number) => number>;
 
-function scatterPrim(
+/** The rules a scatter defines itself; the jvp defaults to the linear one. */
+export type ScatterRules = Pick<PrimitiveRules<AxisIndexParams>, "jvp" | "transpose">;
+
+/**
+ * A scatter along one axis: `combine` folds each update into its target in index order (null:
+ * the update replaces it, the last write winning). Shape rule, reference implementation and
+ * batching are shared; `rules` gives differentiation (default jvp: linear in both inputs).
+ */
+export function scatterPrim(
   name: string,
-  accumulate: boolean,
-  transpose: NonNullable<PrimitiveRules<AxisIndexParams>["transpose"]>,
+  combine: ScatterCombine | null,
+  rules: ScatterRules,
 ): Primitive<AxisIndexParams> {
   const prim: Primitive<AxisIndexParams> = new Primitive<AxisIndexParams>(name, {
     abstractEval([x, idx, upd], { axis }) {
@@ -191,7 +193,7 @@ function scatterPrim(
           `${name}: updates must have the operand's dtype ${x.dtype}, got ${upd.dtype}`,
         );
       }
-      if (accumulate && !SCATTER_ADD_DTYPES.includes(x.dtype)) {
+      if (combine !== null && !(x.dtype in combine)) {
         throw new TypeError(`${name}: dtype ${x.dtype} is not supported`);
       }
       return [{ shape: x.shape, dtype: x.dtype, weak: x.weak && upd.weak }];
@@ -200,20 +202,22 @@ function scatterPrim(
       const [outer, len, inner] = split(xa.shape, axis);
       const n = idx.length;
       const y = x.slice();
-      // accumulate in JS numbers and store once per add, as the kernels round per element
+      const f = combine === null ? null : combine[xa.dtype]!;
+      // combine in JS numbers and store once per update, as the kernels round per element
       for (let o = 0; o < outer; o++) {
         for (let j = 0; j < n; j++) {
           const dst = (o * len + idx[j]) * inner, src = (o * n + j) * inner;
-          if (accumulate) { for (let i = 0; i < inner; i++) y[dst + i] += upd[src + i]; }
-          else for (let i = 0; i < inner; i++) y[dst + i] = upd[src + i];
+          if (f !== null) {
+            for (let i = 0; i < inner; i++) y[dst + i] = f(y[dst + i], upd[src + i]);
+          } else for (let i = 0; i < inner; i++) y[dst + i] = upd[src + i];
         }
       }
       return [y];
     },
-    // linear in the operand and the updates (for scatter: the winning writes are the same
-    // positions for the tangents)
-    jvp: (primals, tangents, p) => linearJvp(prim, primals, tangents, p),
-    transpose,
+    // scatter_add is linear in the operand and the updates; so is scatter (the winning
+    // writes are the same positions for the tangents)
+    jvp: rules.jvp ?? ((primals, tangents, p) => linearJvp(prim, primals, tangents, p)),
+    ...(rules.transpose ? { transpose: rules.transpose } : {}),
     batch: scatterBatch(() => prim),
   });
   return prim;
@@ -222,19 +226,19 @@ function scatterPrim(
 /** Adds updates into a copy of the operand at `idx` along `axis`; duplicates accumulate. */
 export const scatterAdd: Primitive<AxisIndexParams> = scatterPrim(
   "scatter_add",
-  true,
-  ([ct], [x, idx, upd], p) => [
-    x instanceof UndefinedPrimal ? ct : null,
-    null,
-    upd instanceof UndefinedPrimal ? bind1(take, [ct, idx as Tensor], p) : null,
-  ],
+  numeric((a, b) => a + b, (a, b) => (a + b) | 0, (a, b) => (a + b) >>> 0),
+  {
+    transpose: ([ct], [x, idx, upd], p) => [
+      x instanceof UndefinedPrimal ? ct : null,
+      null,
+      upd instanceof UndefinedPrimal ? bind1(take, [ct, idx as Tensor], p) : null,
+    ],
+  },
 );
 
 /** Writes updates into a copy of the operand at `idx` along `axis`; the last write wins. */
-export const scatter: Primitive<AxisIndexParams> = scatterPrim(
-  "scatter",
-  false,
-  ([ct], [x, idxIn, upd], p) => {
+export const scatter: Primitive<AxisIndexParams> = scatterPrim("scatter", null, {
+  transpose([ct], [x, idxIn, upd], p) {
     const idx = idxIn as Tensor;
     // the operand keeps its cotangent where it was not overwritten
     const ctX = x instanceof UndefinedPrimal
@@ -257,7 +261,7 @@ export const scatter: Primitive<AxisIndexParams> = scatterPrim(
     });
     return [ctX, null, where(mask, bind1(take, [ct, idx], p), 0)];
   },
-);
+});
 
 /** Parameters of {@link dynamicSlice}: the extent of the slice on each axis. */
 export interface DynamicSliceParams {

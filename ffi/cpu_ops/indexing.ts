@@ -19,7 +19,8 @@ function split(shape: Shape, axis: number): [number, number, number] {
   return [sizeOf(shape.slice(0, axis)), shape[axis], sizeOf(shape.slice(axis + 1))];
 }
 
-function scatterKernel(accumulate: boolean) {
+/** A scatter kernel: `set` (last write wins, by item size) or an accumulating one, by dtype. */
+function scatterKernel(combine: "set" | "add" | "mul" | "min" | "max") {
   return (
     sym: CpuSymbols,
     [x, idx, upd]: TypedArray[],
@@ -31,9 +32,9 @@ function scatterKernel(accumulate: boolean) {
     const nidx = sizeOf(ia.shape);
     const out = x.slice();
     if (outer * nidx * inner === 0) return [out];
-    const name = accumulate
-      ? `kiln_scatter_add_${TYPE_CODE[xa.dtype]}`
-      : `kiln_scatter_set_${ITEMSIZE[xa.dtype]}`;
+    const name = combine === "set"
+      ? `kiln_scatter_set_${ITEMSIZE[xa.dtype]}`
+      : `kiln_scatter_${combine}_${TYPE_CODE[xa.dtype]}`;
     symbol(sym, name)(i64(outer), i64(len), i64(inner), i64(nidx), idx, upd, out);
     return [out];
   };
@@ -121,8 +122,11 @@ export const indexingKernels: CpuKernelTable = {
     return [y];
   },
 
-  scatter_add: scatterKernel(true),
-  scatter: scatterKernel(false),
+  scatter_add: scatterKernel("add"),
+  scatter_mul: scatterKernel("mul"),
+  scatter_min: scatterKernel("min"),
+  scatter_max: scatterKernel("max"),
+  scatter: scatterKernel("set"),
 
   dynamic_slice(sym, [x, ...starts], [xa], params, [out]) {
     const sizes = params.sizes as number[];

@@ -30,7 +30,10 @@ KJ_INDEXED(kiln_take_1) KJ_INDEXED(kiln_take_2) KJ_INDEXED(kiln_take_4) KJ_INDEX
 KJ_INDEXED(kiln_scatter_set_1) KJ_INDEXED(kiln_scatter_set_2) KJ_INDEXED(kiln_scatter_set_4)
 KJ_INDEXED(kiln_scatter_set_8)
 #define KJ_SCATTER_ADD(tc, T) \
-  void kiln_scatter_add_##tc(int64_t, int64_t, int64_t, int64_t, const int32_t*, const T*, T*);
+  void kiln_scatter_add_##tc(int64_t, int64_t, int64_t, int64_t, const int32_t*, const T*, T*); \
+  void kiln_scatter_mul_##tc(int64_t, int64_t, int64_t, int64_t, const int32_t*, const T*, T*); \
+  void kiln_scatter_min_##tc(int64_t, int64_t, int64_t, int64_t, const int32_t*, const T*, T*); \
+  void kiln_scatter_max_##tc(int64_t, int64_t, int64_t, int64_t, const int32_t*, const T*, T*);
 KILN_NUMERIC_TYPES(KJ_SCATTER_ADD)
 #define KJ_DECL(tc, T) \\
   void kiln_argmax_##tc(int64_t, int64_t, int64_t, const T*, int32_t*); \\
@@ -136,6 +139,9 @@ export function canCall(eqn: Eqn): boolean {
     case "scatter":
       return eqn.inputs[1].aval.dtype === "int32";
     case "scatter_add":
+    case "scatter_mul":
+    case "scatter_min":
+    case "scatter_max":
       return eqn.inputs[1].aval.dtype === "int32" &&
         (dt === "float32" || dt === "float64" || dt === "int32" || dt === "uint32");
   }
@@ -300,14 +306,17 @@ export function callC(
       break;
     }
     case "scatter":
-    case "scatter_add": {
+    case "scatter_add":
+    case "scatter_mul":
+    case "scatter_min":
+    case "scatter_max": {
       // the output starts as the operand, then takes the updates
       if (size === 0) break;
       lines.push(`if (${o} != ${ref(x)}) memcpy(${o}, ${ref(x)}, ${size * bytes});`);
       const [outer, len, inner] = splitAt(x.aval.shape, (eqn.params as { axis: number }).axis);
       const nidx = sizeOf(eqn.inputs[1].aval.shape);
       if (outer * nidx * inner === 0) break;
-      const fn = name === "scatter" ? `kiln_scatter_set_${bytes}` : `kiln_scatter_add_${tc}`;
+      const fn = name === "scatter" ? `kiln_scatter_set_${bytes}` : `kiln_${name}_${tc}`;
       const [, idx, upd] = eqn.inputs.map(ref);
       lines.push(`${fn}(${outer}, ${len}, ${inner}, ${nidx}, ${idx}, ${upd}, ${o});`);
       break;

@@ -3,6 +3,7 @@
  *                     const void* x, void* out)            out[o, j, i] = x[o, idx[j], i]
  *   kiln_scatter_add_<t>(outer, len, inner, nidx, idx, const T* updates, T* out)
  *   kiln_scatter_set_<bytes>(outer, len, inner, nidx, idx, const void* updates, void* out)
+ *   kiln_scatter_{mul,min,max}_<t>(outer, len, inner, nidx, idx, const T* updates, T* out)
  * out of a scatter already holds the operand; add accumulates duplicates (integers wrap), set
  * lets the last write win. Indices are already validated or clamped into [0, len). */
 #include "kiln.h"
@@ -61,3 +62,26 @@ SCATTER(set_1, uint8_t, SET)
 SCATTER(set_2, uint16_t, SET)
 SCATTER(set_4, uint32_t, SET)
 SCATTER(set_8, uint64_t, SET)
+
+/* The nonlinear accumulating scatters (JAX's scatter_mul / scatter_min / scatter_max): every
+ * update is folded into its target in index order. min/max propagate NaN and keep the old
+ * value on ties, as the reference (`nanMin(old, v)`). */
+#define MUL(old, v) ((old) * (v)) /* floats; unsigned wraps */
+#define MUL_I32(old, v) ((int32_t)((uint32_t)(old) * (uint32_t)(v)))
+#define FMIN(old, v) (((old) != (old) || (v) != (v)) ? (old) + (v) : ((old) < (v) ? (old) : (v)))
+#define FMAX(old, v) (((old) != (old) || (v) != (v)) ? (old) + (v) : ((old) > (v) ? (old) : (v)))
+#define IMIN(old, v) ((old) < (v) ? (old) : (v))
+#define IMAX(old, v) ((old) > (v) ? (old) : (v))
+
+SCATTER(mul_f32, float, MUL)
+SCATTER(mul_f64, double, MUL)
+SCATTER(mul_i32, int32_t, MUL_I32)
+SCATTER(mul_u32, uint32_t, MUL)
+SCATTER(min_f32, float, FMIN)
+SCATTER(min_f64, double, FMIN)
+SCATTER(min_i32, int32_t, IMIN)
+SCATTER(min_u32, uint32_t, IMIN)
+SCATTER(max_f32, float, FMAX)
+SCATTER(max_f64, double, FMAX)
+SCATTER(max_i32, int32_t, IMAX)
+SCATTER(max_u32, uint32_t, IMAX)

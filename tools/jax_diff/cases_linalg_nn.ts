@@ -219,10 +219,6 @@ const indexing: Case[] = [
     { x: f32([1, 2, 3]) },
     ({ x }) => np.at(x, [1, 1]).multiply(3),
     "x.at[jnp.array([1, 1])].multiply(3)",
-    {
-      known:
-        "at.multiply/min/max/divide/power apply once per distinct index (last wins), documented; JAX accumulates repeated indices",
-    },
   ),
   c("at_min_neg", { x: f32([1, 2, 3]) }, ({ x }) => np.at(x, -1).min(0), "x.at[-1].min(0)"),
   c("at_add_int_float", { x: i32([1, 2]) }, ({ x }) => np.at(x, 0).add(1.7), "x.at[0].add(1.7)"),

@@ -13,12 +13,14 @@ import { CREATION_ELEMENTWISE } from "./cases_elementwise.ts";
 import { REDUCTION_SHAPE } from "./cases_reduce_shape.ts";
 import { LINALG_INDEXING_NN } from "./cases_linalg_nn.ts";
 import { LAX_GRAD_PROMOTION } from "./cases_lax_grad.ts";
+import { NUMPY_API } from "./cases_numpy_api.ts";
 
 const ALL: Case[] = [
   ...CREATION_ELEMENTWISE,
   ...REDUCTION_SHAPE,
   ...LINALG_INDEXING_NN,
   ...LAX_GRAD_PROMOTION,
+  ...NUMPY_API,
 ];
 
 const args = Deno.args.filter((a) => !a.startsWith("--"));

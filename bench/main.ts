@@ -8,6 +8,7 @@
  */
 
 import { benchAutodiff } from "./autodiff.ts";
+import { benchCompare } from "./compare.ts";
 import { benchFoundation } from "./foundation.ts";
 import { benchJit } from "./jit.ts";
 import { benchTrain } from "./train.ts";
@@ -20,6 +21,7 @@ const sections: Record<string, () => void> = {
   vmap: benchVmap,
   jit: benchJit,
   train: benchTrain,
+  compare: benchCompare,
 };
 const chosen = Deno.args.filter((a) => !a.startsWith("--"));
 for (const [name, run] of Object.entries(sections)) {

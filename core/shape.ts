@@ -75,14 +75,24 @@ export function normalizeAxes(
   ndim: number,
   op: string,
 ): number[] {
-  if (axis === undefined || axis === null) return [...Array(ndim).keys()];
-  const list = typeof axis === "number" ? [axis] : axis;
+  // plain loops: this runs on every eager reduction, where iterator spreads and Sets showed
+  if (axis === undefined || axis === null) {
+    const all = new Array<number>(ndim);
+    for (let i = 0; i < ndim; i++) all[i] = i;
+    return all;
+  }
+  if (typeof axis === "number") return [normalizeAxis(axis, ndim, op)];
+  const list = axis;
   if (!Array.isArray(list)) {
     throw new TypeError(`${op}: axis must be a number or a list of numbers`);
   }
   const out = list.map((a) => normalizeAxis(a, ndim, op));
-  if (new Set(out).size !== out.length) {
-    throw new RangeError(`${op}: repeated axis in ${JSON.stringify(list)}`);
+  for (let i = 1; i < out.length; i++) {
+    for (let j = 0; j < i; j++) {
+      if (out[i] === out[j]) {
+        throw new RangeError(`${op}: repeated axis in ${JSON.stringify(list)}`);
+      }
+    }
   }
   return out.sort((a, b) => a - b);
 }

@@ -137,7 +137,20 @@ export function arange(
   const dtype = dtypeOr(options, allInt ? "int32" : DEFAULT_FLOAT, "np.arange");
   const n = Math.max(0, Math.ceil((stop - start) / step));
   return make("np.arange", [n], dtype, options, (s) => {
-    for (let i = 0; i < n; i++) storeNumber(s, i, start + i * step, dtype);
+    // float32/float64 storage rounds on store exactly as castScalar does, and so does integer
+    // storage (truncating) while every value is in range: a plain loop is ~4x faster than
+    // storeNumber per element
+    const last = start + (n - 1) * step;
+    const inRange = (lo: number, hi: number) =>
+      Math.min(start, last) >= lo && Math.max(start, last) <= hi;
+    if (
+      dtype === "float32" || dtype === "float64" ||
+      (dtype === "int32" && inRange(-2147483648, 2147483647)) ||
+      (dtype === "uint32" && inRange(0, 4294967295))
+    ) {
+      const first = start, delta = step, count = n; // locals: the loop reads no context slots
+      for (let i = 0; i < count; i++) s[i] = first + i * delta;
+    } else for (let i = 0; i < n; i++) storeNumber(s, i, start + i * step, dtype);
   });
 }
 

@@ -34,47 +34,73 @@ export interface DotPlan {
   outShape: number[];
 }
 
-/** Validates dot_general's axes and derives the matmul plan. */
-export function dotGeneralPlan(lhs: Shape, rhs: Shape, p: DotGeneralParams): DotPlan {
-  const fail = (why: string): never => {
-    throw new RangeError(
-      `dot_general: ${why} (lhs ${fmtShape(lhs)}, rhs ${fmtShape(rhs)}, contracting ${
-        JSON.stringify([p.lhsContracting, p.rhsContracting])
-      }, batch ${JSON.stringify([p.lhsBatch, p.rhsBatch])})`,
-    );
-  };
-  const checkAxes = (axes: number[], ndim: number) => {
-    for (const a of axes) if (!(a >= 0 && a < ndim)) fail(`axis ${a} out of range`);
-  };
-  checkAxes(p.lhsContracting, lhs.length);
-  checkAxes(p.lhsBatch, lhs.length);
-  checkAxes(p.rhsContracting, rhs.length);
-  checkAxes(p.rhsBatch, rhs.length);
-  if (p.lhsContracting.length !== p.rhsContracting.length) fail("contracting axes differ in count");
-  if (p.lhsBatch.length !== p.rhsBatch.length) fail("batch axes differ in count");
-  const lhsUsed = [...p.lhsBatch, ...p.lhsContracting];
-  const rhsUsed = [...p.rhsBatch, ...p.rhsContracting];
-  if (new Set(lhsUsed).size !== lhsUsed.length || new Set(rhsUsed).size !== rhsUsed.length) {
-    fail("an axis is used twice");
+// The error for invalid dot_general axes, naming the shapes and the axes.
+function planError(lhs: Shape, rhs: Shape, p: DotGeneralParams, why: string): RangeError {
+  return new RangeError(
+    `dot_general: ${why} (lhs ${fmtShape(lhs)}, rhs ${fmtShape(rhs)}, contracting ${
+      JSON.stringify([p.lhsContracting, p.rhsContracting])
+    }, batch ${JSON.stringify([p.lhsBatch, p.rhsBatch])})`,
+  );
+}
+
+// Marks `axes` (in range) in `used`, or says that one is used twice.
+function markAxes(axes: number[], used: boolean[]): string | null {
+  for (const a of axes) {
+    if (used[a]) return "an axis is used twice";
+    used[a] = true;
   }
-  p.lhsContracting.forEach((a, i) => {
-    if (lhs[a] !== rhs[p.rhsContracting[i]]) fail("contracting axes differ in size");
-  });
-  p.lhsBatch.forEach((a, i) => {
-    if (lhs[a] !== rhs[p.rhsBatch[i]]) fail("batch axes differ in size");
-  });
-  const lhsFree = [...lhs.keys()].filter((a) => !lhsUsed.includes(a));
-  const rhsFree = [...rhs.keys()].filter((a) => !rhsUsed.includes(a));
-  const sizes = (shape: Shape, axes: number[]) => axes.map((a) => shape[a]);
-  return {
-    lhsPerm: [...p.lhsBatch, ...lhsFree, ...p.lhsContracting],
-    rhsPerm: [...p.rhsBatch, ...p.rhsContracting, ...rhsFree],
-    batch: sizeOf(sizes(lhs, p.lhsBatch)),
-    m: sizeOf(sizes(lhs, lhsFree)),
-    n: sizeOf(sizes(rhs, rhsFree)),
-    k: sizeOf(sizes(lhs, p.lhsContracting)),
-    outShape: [...sizes(lhs, p.lhsBatch), ...sizes(lhs, lhsFree), ...sizes(rhs, rhsFree)],
-  };
+  return null;
+}
+
+// The first axis out of [0, ndim), if any.
+function outOfRange(axes: number[], ndim: number): number | null {
+  for (const a of axes) if (!(a >= 0 && a < ndim)) return a;
+  return null;
+}
+
+/**
+ * Validates dot_general's axes and derives the matmul plan. Plain loops: this runs twice per
+ * eager matmul (abstractEval and the kernel), so on small products it is the call's cost.
+ */
+export function dotGeneralPlan(lhs: Shape, rhs: Shape, p: DotGeneralParams): DotPlan {
+  // range errors first, then counts, then duplicates, then sizes
+  const bad = outOfRange(p.lhsContracting, lhs.length) ?? outOfRange(p.lhsBatch, lhs.length) ??
+    outOfRange(p.rhsContracting, rhs.length) ?? outOfRange(p.rhsBatch, rhs.length);
+  if (bad !== null) throw planError(lhs, rhs, p, `axis ${bad} out of range`);
+  if (p.lhsContracting.length !== p.rhsContracting.length) {
+    throw planError(lhs, rhs, p, "contracting axes differ in count");
+  }
+  if (p.lhsBatch.length !== p.rhsBatch.length) {
+    throw planError(lhs, rhs, p, "batch axes differ in count");
+  }
+  const lhsUsed: boolean[] = [], rhsUsed: boolean[] = [];
+  const why = markAxes(p.lhsBatch, lhsUsed) ?? markAxes(p.lhsContracting, lhsUsed) ??
+    markAxes(p.rhsBatch, rhsUsed) ?? markAxes(p.rhsContracting, rhsUsed);
+  if (why !== null) throw planError(lhs, rhs, p, why);
+  let k = 1, batch = 1, m = 1, n = 1;
+  const outShape: number[] = [];
+  for (let i = 0; i < p.lhsContracting.length; i++) {
+    const size = lhs[p.lhsContracting[i]];
+    if (size !== rhs[p.rhsContracting[i]]) {
+      throw planError(lhs, rhs, p, "contracting axes differ in size");
+    }
+    k *= size;
+  }
+  for (let i = 0; i < p.lhsBatch.length; i++) {
+    const size = lhs[p.lhsBatch[i]];
+    if (size !== rhs[p.rhsBatch[i]]) throw planError(lhs, rhs, p, "batch axes differ in size");
+    batch *= size;
+    outShape.push(size);
+  }
+  const lhsPerm = [...p.lhsBatch], rhsPerm = [...p.rhsBatch, ...p.rhsContracting];
+  for (let a = 0; a < lhs.length; a++) {
+    if (!lhsUsed[a]) lhsPerm.push(a), outShape.push(lhs[a]), m *= lhs[a];
+  }
+  for (const a of p.lhsContracting) lhsPerm.push(a);
+  for (let a = 0; a < rhs.length; a++) {
+    if (!rhsUsed[a]) rhsPerm.push(a), outShape.push(rhs[a]), n *= rhs[a];
+  }
+  return { lhsPerm, rhsPerm, batch, m, n, k, outShape };
 }
 
 /** Reference batched matmul: a (batch, m, k) × b (batch, k, n), accumulating in float64. */

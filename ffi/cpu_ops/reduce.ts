@@ -12,7 +12,7 @@ import { type DotGeneralParams, dotGeneralPlan } from "../../core/prims/dot.ts";
 import { splitAt } from "../../core/prims/reduce.ts";
 import { type Shape, sizeOf, stridesOf } from "../../core/shape.ts";
 import { stridedCopyC } from "./structure.ts";
-import { type CpuKernelTable, type CpuSymbols, i64, symbol } from "./types.ts";
+import { type CArg, type CpuKernelTable, type CpuSymbols, i64, symbol } from "./types.ts";
 
 // Moves `axes` of x to the end (a copy) unless they already are a contiguous run.
 function asOuterLenInner(
@@ -72,14 +72,22 @@ const REDUCE_OPS: Record<string, string> = {
 /** Builds the reduction and contraction kernel table. */
 export function reduceKernels(sym: CpuSymbols): CpuKernelTable {
   const table: CpuKernelTable = {};
+  // symbols `${prefix}${type code}`, each looked up once: building and resolving the name on
+  // every call cost ~10% of a small reduction
+  const byDType = (prefix: string) => {
+    const fns: Record<string, (...args: CArg[]) => unknown> = {};
+    return (code: string) => fns[code] ??= symbol(sym, prefix + code);
+  };
   for (const [name, op] of Object.entries(REDUCE_OPS)) {
+    const kernels = byDType(`kiln_reduce_${op}_`);
+    const anyAll = byDType(`kiln_reduce_${op === "max" ? "any" : "all"}_`);
     table[name] = (_sym, [x], [xa], params, [out]) => {
       const axes = params.axes as number[];
       const y = allocate(out.dtype, sizeOf(out.shape));
       const { data, outer, len, inner } = asOuterLenInner(sym, x, xa, axes);
       // bool max/min are any/all
-      const cop = xa.dtype === "bool" ? (op === "max" ? "any" : "all") : op;
-      symbol(sym, `kiln_reduce_${cop}_${TYPE_CODE[xa.dtype]}`)(
+      const kernel = xa.dtype === "bool" ? anyAll("b8") : kernels(TYPE_CODE[xa.dtype]);
+      kernel(
         i64(outer),
         i64(len),
         i64(inner),
@@ -90,21 +98,23 @@ export function reduceKernels(sym: CpuSymbols): CpuKernelTable {
     };
   }
   for (const name of ["argmax", "argmin"]) {
+    const kernels = byDType(`kiln_${name}_`);
     table[name] = (_sym, [x], [xa], params, [out]) => {
       const [outer, len, inner] = splitAt(xa.shape, params.axis as number);
       const y = allocate(out.dtype, sizeOf(out.shape));
       // bools compare as their 0/1 bytes: reuse the unsigned kernel on a widened copy
       const data = xa.dtype === "bool" ? Uint32Array.from(x) : x;
       const code = xa.dtype === "bool" ? "u32" : TYPE_CODE[xa.dtype];
-      symbol(sym, `kiln_${name}_${code}`)(i64(outer), i64(len), i64(inner), data, y);
+      kernels(code)(i64(outer), i64(len), i64(inner), data, y);
       return [y];
     };
   }
   for (const name of ["cumsum", "cumprod", "cummax", "cummin"]) {
+    const kernels = byDType(`kiln_${name}_`);
     table[name] = (_sym, [x], [xa], params) => {
       const [outer, len, inner] = splitAt(xa.shape, params.axis as number);
       const y = allocate(xa.dtype, x.length);
-      symbol(sym, `kiln_${name}_${TYPE_CODE[xa.dtype]}`)(
+      kernels(TYPE_CODE[xa.dtype])(
         i64(outer),
         i64(len),
         i64(inner),
@@ -115,9 +125,11 @@ export function reduceKernels(sym: CpuSymbols): CpuKernelTable {
       return [y];
     };
   }
+  const matmuls = byDType("kiln_matmul_");
   table["dot_general"] = (_sym, [lhs, rhs], [la, ra], params, [out]) => {
     const p = params as unknown as DotGeneralParams;
     const plan = dotGeneralPlan(la.shape, ra.shape, p);
+    const matmul = matmuls(TYPE_CODE[out.dtype]);
     const nb = p.lhsBatch.length;
     // lhs wants (batch, m, k); (batch, k, m) is fine too with trans_a
     const lhsFree = plan.lhsPerm.slice(nb, plan.lhsPerm.length - p.lhsContracting.length);
@@ -127,7 +139,7 @@ export function reduceKernels(sym: CpuSymbols): CpuKernelTable {
     const rhsAlt = [...p.rhsBatch, ...rhsFree, ...p.rhsContracting];
     const [b, transB] = operandLayout(sym, rhs, ra, plan.rhsPerm, rhsAlt);
     const y = allocate(out.dtype, sizeOf(out.shape));
-    symbol(sym, `kiln_matmul_${TYPE_CODE[out.dtype]}`)(
+    matmul(
       i64(plan.batch),
       i64(plan.m),
       i64(plan.n),

@@ -56,6 +56,23 @@ static void row_start(const layout_t* l, int nrow_dims, int64_t r, int64_t* idx,
 }
 
 #define COPY_IMPL(T)                                                                            \
+  /* One run of len elements, source stride s, destination stride d. */                         \
+  static inline void copy_run_##T(const T* restrict sp, T* restrict dp, int64_t len, int64_t s, \
+                                 int64_t d) {                                                   \
+    if (s == 1 && d == 1) {                                                                     \
+      memcpy(dp, sp, (size_t)len * sizeof(T));                                                  \
+    } else if (s == 0 && d == 1) { /* a broadcast column: a contiguous fill */                  \
+      const T v = *sp;                                                                          \
+      _Pragma("omp simd") for (int64_t j = 0; j < len; j++) dp[j] = v;                          \
+    } else if (s == 0) {                                                                        \
+      const T v = *sp;                                                                          \
+      for (int64_t j = 0; j < len; j++) dp[j * d] = v;                                          \
+    } else if (d == 1) { /* a strided gather (a slice with a step) into a contiguous row */     \
+      for (int64_t j = 0; j < len; j++) dp[j] = sp[j * s];                                      \
+    } else {                                                                                    \
+      for (int64_t j = 0; j < len; j++) dp[j * d] = sp[j * s];                                  \
+    }                                                                                           \
+  }                                                                                             \
   /* Rows [r0, r1) over all dims but the last, walked with an odometer. */                      \
   static void copy_rows_##T(const layout_t* l, const T* src, T* dst, int64_t r0, int64_t r1) {  \
     const int nr = l->nd - 1;                                                                   \
@@ -65,14 +82,7 @@ static void row_start(const layout_t* l, int nrow_dims, int64_t r, int64_t* idx,
     for (int64_t row = r0; row < r1; row++) {                                                   \
       const T* restrict sp = src + so;                                                          \
       T* restrict dp = dst + dof;                                                               \
-      if (s == 1 && d == 1) {                                                                   \
-        memcpy(dp, sp, (size_t)len * sizeof(T));                                                \
-      } else if (s == 0) {                                                                      \
-        const T v = *sp;                                                                        \
-        for (int64_t j = 0; j < len; j++) dp[j * d] = v;                                        \
-      } else {                                                                                  \
-        for (int64_t j = 0; j < len; j++) dp[j * d] = sp[j * s];                                \
-      }                                                                                         \
+      copy_run_##T(sp, dp, len, s, d);                                                          \
       for (int k = nr - 1; k >= 0; k--) { /* next row */                                        \
         so += l->src[k], dof += l->dst[k];                                                      \
         if (++idx[k] < l->shape[k]) break;                                                      \
@@ -122,8 +132,10 @@ static void row_start(const layout_t* l, int nrow_dims, int64_t r, int64_t* idx,
       return;                                                                                   \
     }                                                                                           \
     const int last = l->nd - 1;                                                                 \
-    /* transpose-like: the source is contiguous along the second-to-last dim only */            \
-    const int tiled = l->nd >= 2 && l->src[last] != 1 && l->src[last - 1] == 1 &&               \
+    /* transpose-like: the source is contiguous along the second-to-last dim only (a            \
+     * broadcast last dim, source stride 0, is a fill per row instead) */                       \
+    const int tiled = l->nd >= 2 && l->src[last] != 1 && l->src[last] != 0 &&                   \
+                      l->src[last - 1] == 1 &&                                                  \
                       l->shape[last] >= TILE && l->shape[last - 1] >= TILE;                     \
     int64_t items;                                                                              \
     if (tiled) {                                                                                \
@@ -131,6 +143,15 @@ static void row_start(const layout_t* l, int nrow_dims, int64_t r, int64_t* idx,
               ((l->shape[last - 1] + TILE - 1) / TILE);                                         \
     } else {                                                                                    \
       items = total / l->shape[last];                                                           \
+    }                                                                                           \
+    if (!tiled && items < 2 && total > KILN_PAR_COPY) { /* one long run: split it */            \
+      const int64_t s = l->src[last], d = l->dst[last];                                         \
+      _Pragma("omp parallel") {                                                                 \
+        int64_t begin, end;                                                                     \
+        kiln_thread_range(total, 1024, &begin, &end);                                           \
+        copy_run_##T(src + begin * s, dst + begin * d, end - begin, s, d);                      \
+      }                                                                                         \
+      return;                                                                                   \
     }                                                                                           \
     if (total <= KILN_PAR_COPY || items < 2) {                                                  \
       if (tiled) copy_tiles_##T(l, src, dst, 0, items);                                         \

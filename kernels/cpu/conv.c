@@ -16,18 +16,6 @@
 
 #include "kiln.h"
 
-enum { P_N, P_C, P_H, P_W, P_O, P_KH, P_KW, P_OH, P_OW, P_GROUPS, P_SH, P_SW, P_PT, P_PL,
-       P_LDH, P_LDW, P_RDH, P_RDW };
-
-/* Maps output coordinate o and kernel tap k to the input row/column, or -1 for a zero. */
-static inline int64_t source_index(int64_t o, int64_t k, int64_t stride, int64_t pad,
-                                   int64_t kdil, int64_t ldil, int64_t size) {
-  const int64_t q = o * stride - pad + k * kdil; /* in the lhs-dilated input */
-  if (ldil == 1) return q < 0 || q >= size ? -1 : q; /* the common case, without a division */
-  if (q < 0 || q > (size - 1) * ldil || q % ldil != 0) return -1;
-  return q / ldil;
-}
-
 /* dst[j] = src[j] for j in [lo, hi), 0 for the rest of [0, n): one im2col row, whose src may
  * point outside the input where it reads padding (those lanes are never loaded). Rows are
  * short (a feature map's width), so masked vector moves beat memcpy/memset calls. */
@@ -110,14 +98,14 @@ KILN_FLOAT_TYPES(WINDOW_COPY)
       }                                                                                         \
       for (int64_t oh = 0; oh < OH; oh++) {                                                     \
         T* restrict dst = col + r * ld + oh * OW;                                               \
-        const int64_t ih = source_index(oh, kh, p[P_SH], p[P_PT], p[P_RDH], p[P_LDH], H);       \
+        const int64_t ih = conv_source_index(oh, kh, p[P_SH], p[P_PT], p[P_RDH], p[P_LDH], H);  \
         if (ih < 0) {                                                                           \
           window_copy_##tc(dst, dst, OW, 0, 0);                                                 \
         } else if (simple_w) {                                                                  \
           window_copy_##tc(dst, plane + ih * W + kw * p[P_RDW] - p[P_PL], OW, ow0, ow1);        \
         } else {                                                                                \
           for (int64_t ow = 0; ow < OW; ow++) {                                                 \
-            const int64_t iw = source_index(ow, kw, p[P_SW], p[P_PL], p[P_RDW], p[P_LDW], W);   \
+            const int64_t iw = conv_source_index(ow, kw, p[P_SW], p[P_PL], p[P_RDW], p[P_LDW], W); \
             dst[ow] = iw < 0 ? (T)0 : plane[ih * W + iw];                                       \
           }                                                                                     \
         }                                                                                       \
@@ -136,10 +124,10 @@ KILN_FLOAT_TYPES(WINDOW_COPY)
             T s = 0;                                                                            \
             for (int64_t c = 0; c < cg; c++)                                                    \
               for (int64_t kh = 0; kh < KH; kh++) {                                             \
-                const int64_t ih = source_index(oh, kh, p[P_SH], p[P_PT], p[P_RDH], p[P_LDH], H); \
+                const int64_t ih = conv_source_index(oh, kh, p[P_SH], p[P_PT], p[P_RDH], p[P_LDH], H); \
                 for (int64_t kw = 0; kw < KW && ih >= 0; kw++) {                                \
                   const int64_t iw =                                                            \
-                      source_index(ow, kw, p[P_SW], p[P_PL], p[P_RDW], p[P_LDW], W);            \
+                      conv_source_index(ow, kw, p[P_SW], p[P_PL], p[P_RDW], p[P_LDW], W);       \
                   if (iw < 0) continue;                                                         \
                   s += w[((o * cg + c) * KH + kh) * KW + kw] *                                  \
                        x[((n * C + (o / og) * cg + c) * H + ih) * W + iw];                      \

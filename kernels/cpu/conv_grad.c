@@ -20,18 +20,6 @@
 
 #include "kiln.h"
 
-enum { P_N, P_C, P_H, P_W, P_O, P_KH, P_KW, P_OH, P_OW, P_GROUPS, P_SH, P_SW, P_PT, P_PL,
-       P_LDH, P_LDW, P_RDH, P_RDW };
-
-/* The input row/column that output coordinate o and tap k read, or -1 for a zero (conv.c). */
-static inline int64_t source_index(int64_t o, int64_t k, int64_t stride, int64_t pad,
-                                   int64_t kdil, int64_t ldil, int64_t size) {
-  const int64_t q = o * stride - pad + k * kdil; /* in the lhs-dilated input */
-  if (ldil == 1) return q < 0 || q >= size ? -1 : q; /* the common case, without a division */
-  if (q < 0 || q > (size - 1) * ldil || q % ldil != 0) return -1;
-  return q / ldil;
-}
-
 /* dst[j] += src[j] for j in [lo, hi): one row of col2im; dst and src may point outside their
  * arrays for j outside [lo, hi) (those lanes are never touched). Masked vector moves beat a
  * loop on such short rows (a feature map's width). */
@@ -112,14 +100,14 @@ static inline int64_t col_rows(int64_t taps, int64_t og) {
       }                                                                                         \
       for (int64_t oh = 0; oh < OH; oh++) {                                                     \
         const T* restrict src = dcol + (r * OH + oh) * OW;                                      \
-        const int64_t ih = source_index(oh, kh, p[P_SH], p[P_PT], p[P_RDH], p[P_LDH], H);       \
+        const int64_t ih = conv_source_index(oh, kh, p[P_SH], p[P_PT], p[P_RDH], p[P_LDH], H);  \
         if (ih < 0) continue;                                                                   \
         T* restrict row = plane + ih * W;                                                       \
         if (simple_w) {                                                                         \
           window_add_##tc(row + shift, src, ow0, ow1);                                          \
         } else {                                                                                \
           for (int64_t ow = 0; ow < OW; ow++) {                                                 \
-            const int64_t iw = source_index(ow, kw, p[P_SW], p[P_PL], p[P_RDW], p[P_LDW], W);   \
+            const int64_t iw = conv_source_index(ow, kw, p[P_SW], p[P_PL], p[P_RDW], p[P_LDW], W); \
             if (iw >= 0) row[iw] += src[ow];                                                    \
           }                                                                                     \
         }                                                                                       \
@@ -140,10 +128,10 @@ static inline int64_t col_rows(int64_t taps, int64_t og) {
             const T g = ct[((n * O + o) * OH + oh) * OW + ow];                                  \
             for (int64_t c = 0; c < cg; c++)                                                    \
               for (int64_t kh = 0; kh < KH; kh++) {                                             \
-                const int64_t ih = source_index(oh, kh, p[P_SH], p[P_PT], p[P_RDH], p[P_LDH], H); \
+                const int64_t ih = conv_source_index(oh, kh, p[P_SH], p[P_PT], p[P_RDH], p[P_LDH], H); \
                 for (int64_t kw = 0; kw < KW && ih >= 0; kw++) {                                \
                   const int64_t iw =                                                            \
-                      source_index(ow, kw, p[P_SW], p[P_PL], p[P_RDW], p[P_LDW], W);            \
+                      conv_source_index(ow, kw, p[P_SW], p[P_PL], p[P_RDW], p[P_LDW], W);       \
                   if (iw < 0) continue;                                                         \
                   const int64_t wi = ((o * cg + c) * KH + kh) * KW + kw;                        \
                   const int64_t xi = ((n * C + (o / og) * cg + c) * H + ih) * W + iw;           \

@@ -215,6 +215,20 @@ void kiln_matmul_f32(int64_t batch, int64_t m, int64_t n, int64_t k, const float
 void kiln_matmul_f64(int64_t batch, int64_t m, int64_t n, int64_t k, const double* a,
                      int32_t trans_a, const double* b, int32_t trans_b, double* out);
 
+/* The kiln_conv2d_<t> parameter array p (conv.c, conv_grad.c): the index of each entry. */
+enum { P_N, P_C, P_H, P_W, P_O, P_KH, P_KW, P_OH, P_OW, P_GROUPS, P_SH, P_SW, P_PT, P_PL,
+       P_LDH, P_LDW, P_RDH, P_RDW };
+
+/* The input row/column that output coordinate o and tap k of a convolution read, or -1 for a
+ * zero (padding, or between the rows of an lhs-dilated input). */
+static inline int64_t conv_source_index(int64_t o, int64_t k, int64_t stride, int64_t pad,
+                                        int64_t kdil, int64_t ldil, int64_t size) {
+  const int64_t q = o * stride - pad + k * kdil; /* in the lhs-dilated input */
+  if (ldil == 1) return q < 0 || q >= size ? -1 : q; /* the common case, without a division */
+  if (q < 0 || q > (size - 1) * ldil || q % ldil != 0) return -1;
+  return q / ldil;
+}
+
 /* im2col of the 2-D convolution (conv.c), shared with its gradients (conv_grad.c): unrolls cg
  * channels of one image into col ((cg*KH*KW) x (OH*OW)) with rows ld elements apart; p is the
  * kiln_conv2d_<t> parameter array. */

@@ -5,56 +5,33 @@
  * reductions are nodes with their own inner loops. Every value is a `const` temporary placed
  * in the outermost loop it depends on, so loop-invariant work is hoisted: a row reduction
  * that feeds an elementwise epilogue (softmax) runs once per row inside the same kernel.
+ * The scope stack, value cache and the walk of non-reduction ops are shared with the CUDA
+ * generator (`jit/kernel_scopes.ts`); the loop nest, OpenMP pragmas and reductions are C's.
  * @module
  */
 
 import type { DType } from "../../core/dtype.ts";
 import { type Atom, Literal, type Var } from "../../core/graph.ts";
 import { sizeOf, stridesOf } from "../../core/shape.ts";
-import { binaryC, convertC, CTYPE, EXPENSIVE, literalC, unaryC } from "./scalar_ops.ts";
-import { type Buf, isUnitReshape, type PlanContext } from "./plan.ts";
+import { type Affine, constant, formKey, linear, single, viewOperandIndex } from "../index_map.ts";
+import {
+  indent,
+  KernelScopes,
+  RED_OPS,
+  reduceIdentity,
+  Refuse,
+  type ScopeLines,
+  type Value,
+} from "../kernel_scopes.ts";
+import { CTYPE, EXPENSIVE } from "./scalar_ops.ts";
+import type { Buf, PlanContext } from "./plan.ts";
 
-/** Thrown when a value should be materialized instead of fused; the planner retries. */
-export class Refuse extends Error {
-  constructor(readonly v: Var, why: string) {
-    super(`refuse fusing: ${why}`);
-  }
-}
+// the planners (cpu steps, cuda program) catch it from here
+export { Refuse };
 
-/** An affine index: `c + Σ coef * loopVar`. */
-export interface Affine {
-  c: number;
-  t: Map<number, number>;
-}
-/** The constant index `c`. */
-export const constant = (c: number): Affine => ({ c, t: new Map() });
-/** The index equal to loop variable `v`. */
-export const single = (v: number): Affine => ({ c: 0, t: new Map([[v, 1]]) });
-/** acc += k * f. */
-export function axpy(acc: Affine, k: number, f: Affine): void {
-  acc.c += k * f.c;
-  for (const [v, co] of f.t) acc.t.set(v, (acc.t.get(v) ?? 0) + k * co);
-}
-/** offset + Σ strides[i] * forms[i]: the flat index of a multi-index. */
-export function linear(forms: Affine[], strides: number[], offset = 0): Affine {
-  const out = constant(offset);
-  forms.forEach((f, i) => axpy(out, strides[i], f));
-  return out;
-}
-/** A canonical text of an index form (equal forms, equal keys). */
-export const formKey = (f: Affine) =>
-  `${f.c}` +
-  [...f.t].filter(([, c]) => c !== 0).sort((a, b) => a[0] - b[0]).map(([v, c]) => `+${c}*${v}`)
-    .join("");
-
-interface Value {
-  code: string;
-  deps: Set<number>;
-}
-interface Scope {
+interface Scope extends ScopeLines {
   loopVar: number; // -1 for the preamble
   extent: number;
-  lines: string[];
 }
 
 /** The generated kernel and what it touched. */
@@ -73,24 +50,9 @@ export interface LoopKernelCode {
   forms: Affine[];
 }
 
-const RED_OPS: Record<string, string> = {
-  reduce_sum: "+",
-  reduce_prod: "*",
-  reduce_max: "max",
-  reduce_min: "min",
-};
-
 /** Generates one loop kernel storing `roots` (all of one shape) into their buffers. */
-export class LoopGen {
-  private scopes: Scope[] = [{ loopVar: -1, extent: 1, lines: [] }];
-  private scopeOfVar = new Map<number, number>();
-  private cache = new Map<string, Value & { scope: number }>();
-  private nextVar = 0;
-  private nextTemp = 0;
+export class LoopGen extends KernelScopes<Scope> {
   private readonly kernelVars: number[] = [];
-  private readonly loads = new Map<Buf, Set<string>>();
-  private readonly forms: Affine[] = [];
-  private readonly ops: string[] = [];
   private hasReduce = false;
   private work = 0;
   private expensive = false;
@@ -100,12 +62,15 @@ export class LoopGen {
   /** Representative axis of each kernel axis when contiguous axes are merged. */
   private rep: number[] = [];
 
+  /** `merge`: contiguous output axes merged into one loop each (see {@link mergeGroups}). */
   constructor(
-    private readonly ctx: PlanContext,
-    private readonly name: string,
-    private readonly roots: Var[],
+    ctx: PlanContext,
+    name: string,
+    roots: Var[],
     private readonly merge: number[][] | null,
-  ) {}
+  ) {
+    super(ctx, name, roots, { loopVar: -1, extent: 1, lines: [] });
+  }
 
   /** Generates the kernel. */
   generate(): LoopKernelCode {
@@ -119,7 +84,7 @@ export class LoopGen {
       const v = this.nextVar++;
       this.kernelVars.push(v);
       const extent = g.reduce((a, k) => a * shape[k], 1);
-      this.pushScope(v, extent);
+      this.pushLoop(v, extent);
       // within a group, axis k's index is (v / inner) % D: only the sum over the group is
       // used, and it is affine in v when the axes merge (checked by the caller)
       const last = g[g.length - 1];
@@ -166,80 +131,21 @@ export class LoopGen {
     };
   }
 
-  private pushScope(loopVar: number, extent: number): void {
-    this.scopes.push({ loopVar, extent, lines: [] });
-    this.scopeOfVar.set(loopVar, this.scopes.length - 1);
+  /** Opens the loop of `loopVar` over `extent`, nested in the innermost one. */
+  private pushLoop(loopVar: number, extent: number): void {
+    this.pushScope({ loopVar, extent, lines: [] }, [loopVar]);
   }
 
-  private render(f: Affine): string {
-    const parts: string[] = [];
-    for (const [v, c] of f.t) {
-      if (c === 0 || !this.isLive(v)) continue;
-      parts.push(c === 1 ? `i${v}` : `${c} * i${v}`);
-    }
-    if (f.c !== 0 || parts.length === 0) parts.unshift(String(f.c));
-    return parts.join(" + ");
+  protected elementType(dtype: DType): string {
+    return CTYPE[dtype];
   }
 
-  /** Kernel axis vars that are not a group's representative never appear. */
-  private isLive(v: number): boolean {
-    return this.scopeOfVar.has(v);
+  protected unsupported(op: string, dtype: DType): Error {
+    return new Error(`jit cpu: no C lowering of ${op} on ${dtype}`);
   }
 
-  private depsOf(...forms: Affine[]): Set<number> {
-    const deps = new Set<number>();
-    for (const f of forms) for (const [v, c] of f.t) if (c !== 0 && this.isLive(v)) deps.add(v);
-    return deps;
-  }
-
-  private scopeFor(deps: Set<number>): number {
-    let s = 0;
-    for (const v of deps) s = Math.max(s, this.scopeOfVar.get(v)!);
-    return s;
-  }
-
-  private emit(type: string, expr: string, deps: Set<number>, key?: string): Value {
-    const scope = this.scopeFor(deps);
-    const name = `t${this.nextTemp++}`;
-    this.scopes[scope].lines.push(`const ${type} ${name} = ${expr};`);
-    const value = { code: name, deps };
-    if (key !== undefined) this.cache.set(key, { ...value, scope });
-    return value;
-  }
-
-  private gen(atom: Atom, idx: Affine[]): Value {
-    if (atom instanceof Literal) {
-      const uniform = this.ctx.uniformValue(atom);
-      if (uniform !== undefined) {
-        return { code: literalC(uniform, atom.aval.dtype), deps: new Set() };
-      }
-      return this.load(
-        this.ctx.constBuf(atom),
-        atom.aval.dtype,
-        linear(idx, stridesOf(atom.aval.shape)),
-      );
-    }
-    const buf = this.ctx.bufOf(atom);
-    // another root of this same loop is computed here, not read back before its store
-    if (buf !== undefined && !this.roots.includes(atom)) {
-      return this.load(buf, atom.aval.dtype, linear(idx, stridesOf(atom.aval.shape)));
-    }
-    return this.genEqnOutput(atom, idx);
-  }
-
-  private load(buf: Buf, dtype: DType, addr: Affine): Value {
-    this.forms.push(addr);
-    const key = `${buf.name}@${formKey(addr)}`;
-    const hit = this.cache.get(key);
-    if (hit) return hit;
-    let set = this.loads.get(buf);
-    if (!set) this.loads.set(buf, set = new Set());
-    set.add(formKey(addr));
-    return this.emit(CTYPE[dtype], `${buf.name}[${this.render(addr)}]`, this.depsOf(addr), key);
-  }
-
-  private genEqnOutput(v: Var, idx: Affine[]): Value {
-    const key = `v${v.id}@${idx.map(formKey).join(",")}`;
+  protected genEqnOutput(v: Var, idx: Affine[]): Value {
+    const key = this.valueKey(v, idx);
     const hit = this.cache.get(key);
     if (hit) return hit;
     const row = this.rowValues.get(key);
@@ -249,106 +155,18 @@ export class LoopGen {
     }
     const eqn = this.ctx.producer(v)!;
     const name = eqn.prim.name;
-    const p = eqn.params as Record<string, never>;
-    const [x] = eqn.inputs;
-    const dtype = v.aval.dtype;
-    const T = CTYPE[dtype];
+    const x = eqn.inputs[0];
+    const T = CTYPE[v.aval.dtype];
     let value: Value;
-    switch (name) {
-      case "broadcast_in_dim": {
-        const bd = p.broadcastDimensions as number[];
-        const xi = x.aval.shape.map((d, i) => d === 1 ? constant(0) : idx[bd[i]]);
-        if (sizeOf(x.aval.shape) < sizeOf(v.aval.shape)) this.checkRecompute(x, xi);
-        value = this.gen(x, xi);
-        break;
-      }
-      case "transpose": {
-        const perm = p.perm as number[];
-        const xi = new Array<Affine>(perm.length);
-        perm.forEach((ax, i) => (xi[ax] = idx[i]));
-        value = this.gen(x, xi);
-        break;
-      }
-      case "slice": {
-        const start = p.start as number[], st = p.strides as number[];
-        value = this.gen(
-          x,
-          idx.map((f, i) => {
-            const g = constant(start[i]);
-            axpy(g, st[i], f);
-            return g;
-          }),
-        );
-        break;
-      }
-      case "rev": {
-        const axes = p.axes as number[];
-        value = this.gen(
-          x,
-          idx.map((f, i) => {
-            if (!axes.includes(i)) return f;
-            const g = constant(x.aval.shape[i] - 1);
-            axpy(g, -1, f);
-            return g;
-          }),
-        );
-        break;
-      }
-      case "reshape": {
-        if (isUnitReshape(eqn)) {
-          const outAxes = idx.filter((_, i) => v.aval.shape[i] !== 1);
-          let k = 0;
-          value = this.gen(x, x.aval.shape.map((d) => (d === 1 ? constant(0) : outAxes[k++])));
-          break;
-        }
-        // otherwise the operand is a buffer (the planner guarantees it): reinterpret row-major
-        const flat = linear(idx, stridesOf(v.aval.shape));
-        if (x instanceof Literal && this.ctx.uniformValue(x) !== undefined) value = this.gen(x, []);
-        else {
-          const buf = x instanceof Literal ? this.ctx.constBuf(x) : this.ctx.bufOf(x);
-          if (!buf) throw new Refuse(x as Var, "reshape of a fused value");
-          value = this.load(buf, dtype, flat);
-        }
-        break;
-      }
-      case "iota": {
-        const f = idx[p.dimension as number];
-        this.forms.push(f);
-        value = this.emit(T, `(${T})(${this.render(f)})`, this.depsOf(f), key);
-        break;
-      }
-      case "stop_gradient":
-        value = this.gen(x, idx);
-        break;
-      case "convert_element_type": {
-        const a = this.gen(x, idx);
-        this.ops.push("convert");
-        value = this.emit(T, convertC(x.aval.dtype, dtype, a.code), a.deps, key);
-        break;
-      }
-      case "select": {
-        const [c, a, b] = this.genArgs(eqn.inputs, idx);
-        this.ops.push("select");
-        value = this.emit(T, `(${c.code} ? ${a.code} : ${b.code})`, union(c, a, b), key);
-        break;
-      }
-      case "reduce_sum":
-      case "reduce_prod":
-      case "reduce_max":
-      case "reduce_min":
-        value = this.genReduce(v, idx, key);
-        break;
-      default: {
-        const args = this.genArgs(eqn.inputs, idx);
-        const inT = eqn.inputs[0].aval.dtype;
-        const expr = args.length === 1
-          ? unaryC(name, inT, args[0].code)
-          : binaryC(name, inT, args[0].code, args[1].code);
-        if (expr === undefined) throw new Error(`jit cpu: no C lowering of ${name} on ${inT}`);
-        if (EXPENSIVE.has(name)) this.expensive = true;
-        this.ops.push(name);
-        value = this.emit(T, expr, union(...args), key);
-      }
+    const view = viewOperandIndex(eqn, idx);
+    if (view !== undefined) {
+      const broadcast = name === "broadcast_in_dim" && sizeOf(x.aval.shape) < sizeOf(v.aval.shape);
+      if (broadcast) this.checkRecompute(x, view);
+      value = this.gen(x, view);
+    } else if (Object.hasOwn(RED_OPS, name)) value = this.genReduce(v, idx, key);
+    else {
+      value = this.genScalarOp(eqn, v, idx, key);
+      if (EXPENSIVE.has(name)) this.expensive = true;
     }
     this.cache.set(key, { ...value, scope: this.scopeFor(value.deps) });
     const c = this.capture;
@@ -366,13 +184,13 @@ export class LoopGen {
         }
         return { c: f.c, t };
       };
-      this.rowValues.set(`v${v.id}@${idx.map((f) => formKey(sub(f))).join(",")}`, buf);
+      this.rowValues.set(this.valueKey(v, idx.map(sub)), buf);
     }
     return value;
   }
 
   /** Generates operands, those containing reductions first (their rows may be captured). */
-  private genArgs(inputs: Atom[], idx: Affine[]): Value[] {
+  protected override genArgs(inputs: Atom[], idx: Affine[]): Value[] {
     const out = new Array<Value>(inputs.length);
     const order = inputs.map((_, i) => i);
     order.sort((a, b) => this.ctx.reduceDepth(inputs[b]) - this.ctx.reduceDepth(inputs[a]));
@@ -441,20 +259,13 @@ export class LoopGen {
     const inner = this.scopes.splice(k);
     this.scopeOfVar.delete(kv);
     const base = this.scopes.length;
-    const xi: Affine[] = [];
-    let kept = 0, terms = 1;
-    shape.forEach((d, i) => {
-      if (!axes.includes(i)) xi.push(idx[kept++]);
-      else if (d === 1) xi.push(constant(0));
-      else {
-        const rv = this.nextVar++;
-        this.pushScope(rv, d);
-        xi.push(single(rv));
-        terms *= d;
-      }
+    let terms = 1;
+    const xi = this.reducedIndex(idx, shape, axes, (rv, d) => {
+      this.pushLoop(rv, d);
+      terms *= d;
     });
     const cv = this.nextVar++;
-    this.pushScope(cv, extent);
+    this.pushLoop(cv, extent);
     xi[last] = single(cv);
     let count = 1;
     for (let s = 1; s < k; s++) count *= this.scopes[s].extent;
@@ -471,11 +282,7 @@ export class LoopGen {
         s === this.scopes.length - 1 ? "#pragma omp simd\n" : ""
       }for (int64_t ${lv} = 0; ${lv} < ${scope.extent}; ${lv}++) {\n${indent(body)}\n}`;
     }
-    for (const [c, e] of this.cache) if (e.scope >= base) this.cache.delete(c);
-    for (let s = this.scopes.length - 1; s >= base; s--) {
-      this.scopeOfVar.delete(this.scopes[s].loopVar);
-    }
-    this.scopes.length = base;
+    this.dropScopes(base);
     outer.push(text);
     this.scopes.push(...inner);
     this.scopeOfVar.set(kv, k);
@@ -501,12 +308,7 @@ export class LoopGen {
       : dtype === "int32" && (op === "+" || op === "*")
       ? "uint32_t"
       : T;
-    const init = op === "+" ? "0" : op === "*" ? "1" : literalC(
-      op === "max"
-        ? (isF ? -Infinity : dtype === "int32" ? -2147483648 : 0)
-        : (isF ? Infinity : dtype === "int32" ? 2147483647 : dtype === "uint32" ? 4294967295 : 1),
-      dtype,
-    );
+    const init = reduceIdentity(op, dtype);
     const level = this.scopeFor(this.depsOf(...idx));
     if (op === "+" || op === "*") {
       const column = this.genColumnReduce(v, idx, key, level, op, accT, init);
@@ -519,17 +321,10 @@ export class LoopGen {
     if (isF && (op === "max" || op === "min")) outer.push(`int ${nan} = 0;`);
     // loops over the reduced axes (unit axes are index 0)
     const base = this.scopes.length;
-    const xi: Affine[] = [];
-    let kept = 0, extent = 1;
-    x.aval.shape.forEach((d, i) => {
-      if (!axes.includes(i)) xi.push(idx[kept++]);
-      else if (d === 1) xi.push(constant(0));
-      else {
-        const rv = this.nextVar++;
-        this.pushScope(rv, d);
-        xi.push(single(rv));
-        extent *= d;
-      }
+    let extent = 1;
+    const xi = this.reducedIndex(idx, x.aval.shape, axes, (rv, d) => {
+      this.pushLoop(rv, d);
+      extent *= d;
     });
     const count = (() => {
       let c = 1;
@@ -592,11 +387,7 @@ export class LoopGen {
         pragmas.map((p) => p + "\n").join("")
       }for (int64_t ${lv} = 0; ${lv} < ${scope.extent}; ${lv}++) {\n${indent(inner)}\n}`;
     }
-    for (const [k, e] of this.cache) if (e.scope >= base) this.cache.delete(k);
-    for (let s = this.scopes.length - 1; s >= base; s--) {
-      this.scopeOfVar.delete(this.scopes[s].loopVar);
-    }
-    this.scopes.length = base;
+    this.dropScopes(base);
     if (text) outer.push(text);
     this.ops.push(eqn.prim.name.replace("reduce_", "r"));
     const result = isF && (op === "max" || op === "min")
@@ -647,16 +438,6 @@ function blockedSum(
 
 /** The extent up to which a column reduction keeps its accumulators in a stack array. */
 const COLUMN_ACC_MAX = 4096;
-
-function union(...values: Value[]): Set<number> {
-  const s = new Set<number>();
-  for (const v of values) for (const d of v.deps) s.add(d);
-  return s;
-}
-
-function indent(text: string): string {
-  return text.split("\n").map((l) => (l ? "  " + l : l)).join("\n");
-}
 
 /** Contiguous groups of non-unit axes that every index form lets merge into one loop. */
 export function mergeGroups(shape: readonly number[], forms: Affine[]): number[][] {

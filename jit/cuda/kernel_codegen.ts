@@ -5,7 +5,8 @@
  *
  * Kernel axes (the output's non-unit axes, or merged groups of them) each get a scope while the
  * DAG is generated, and every value is a `const` temporary placed in the innermost scope it
- * depends on, as in the C generator. Rendering then maps the scopes onto one of two shapes:
+ * depends on, as in the C generator (the scaffolding both share: `jit/kernel_scopes.ts`).
+ * Rendering then maps the scopes onto one of two shapes:
  *
  * - flat: a grid-stride loop over the output elements, one thread per element; reductions (if
  *   any) run serially in each thread. Used for elementwise kernels and for reductions whose
@@ -20,12 +21,18 @@
  */
 
 import type { DType } from "../../core/dtype.ts";
-import { type Atom, Literal, type Var } from "../../core/graph.ts";
+import type { Var } from "../../core/graph.ts";
 import { sizeOf, stridesOf } from "../../core/shape.ts";
-import { type Affine, constant, formKey, linear, Refuse, single } from "../cpu/loop_codegen.ts";
+import { type Affine, constant, formKey, linear, single, viewOperandIndex } from "../index_map.ts";
+import {
+  indent,
+  KernelScopes,
+  RED_OPS,
+  reduceIdentity,
+  type ScopeLines,
+  type Value,
+} from "../kernel_scopes.ts";
 import type { Buf, PlanContext } from "../cpu/plan.ts";
-import { binaryC, convertC, literalC, unaryC } from "../cpu/scalar_ops.ts";
-import { viewOperandIndex } from "./index_map.ts";
 import { accumulatorType, cudaType, REDUCE_FUNCTOR } from "./prelude.ts";
 
 /** How a kernel is laid out on the GPU. */
@@ -66,49 +73,32 @@ export interface CudaKernelCode {
   reductions: ReductionInfo[];
 }
 
-interface Value {
-  code: string;
-  deps: Set<number>;
-}
-interface Scope {
+/** A kernel axis (one var) or a reduction's axes (one flattened counter). */
+interface Scope extends ScopeLines {
   vars: number[];
   extents: number[];
-  lines: string[];
 }
-
-type ReduceOp = "+" | "*" | "max" | "min";
-const RED_OPS: Record<string, ReduceOp> = {
-  reduce_sum: "+",
-  reduce_prod: "*",
-  reduce_max: "max",
-  reduce_min: "min",
-};
 
 /** Index arithmetic in 32 bits when every extent and buffer is below this many elements. */
 const INT32_INDEX_LIMIT = 2 ** 30;
 
 /** Generates one CUDA kernel storing `roots` (all of one shape) into their buffers. */
-export class CudaLoopGen {
-  private readonly scopes: Scope[] = [{ vars: [], extents: [], lines: [] }];
-  private readonly scopeOfVar = new Map<number, number>();
-  private readonly cache = new Map<string, Value & { scope: number }>();
-  private nextVar = 0;
-  private nextTemp = 0;
-  private readonly loads = new Map<Buf, Set<string>>();
-  private readonly forms: Affine[] = [];
-  private readonly ops: string[] = [];
+export class CudaLoopGen extends KernelScopes<Scope> {
   private readonly reductions: ReductionInfo[] = [];
   private axes = 0;
   private cooperative = false;
   private cooperativeExtent = 1;
   private largest = 1;
 
+  /** `layout`: flat or block, and the merged axes (chosen by the program renderer). */
   constructor(
-    private readonly ctx: PlanContext,
-    private readonly name: string,
-    private readonly roots: Var[],
+    ctx: PlanContext,
+    name: string,
+    roots: Var[],
     private readonly layout: KernelLayout,
-  ) {}
+  ) {
+    super(ctx, name, roots, { vars: [], extents: [], lines: [] });
+  }
 
   /** Generates the kernel. */
   generate(): CudaKernelCode {
@@ -118,7 +108,8 @@ export class CudaLoopGen {
       shape.map((_, i) => [i]).filter(([i]) => shape[i] !== 1);
     for (const g of groups) {
       const v = this.nextVar++;
-      this.pushScope([v], [g.reduce((a, k) => a * shape[k], 1)]);
+      const extent = g.reduce((a, k) => a * shape[k], 1);
+      this.pushScope({ vars: [v], extents: [extent], lines: [] }, [v]);
       idx[g[g.length - 1]] = single(v);
     }
     const axes = this.axes = this.scopes.length - 1;
@@ -222,144 +213,32 @@ export class CudaLoopGen {
     return lines;
   }
 
-  private pushScope(vars: number[], extents: number[]): void {
-    this.scopes.push({ vars, extents, lines: [] });
-    for (const v of vars) this.scopeOfVar.set(v, this.scopes.length - 1);
+  protected elementType(dtype: DType, what: string): string {
+    return cudaType(dtype, what);
   }
 
-  private render(f: Affine): string {
-    const parts: string[] = [];
-    for (const [v, c] of f.t) {
-      if (c === 0 || !this.scopeOfVar.has(v)) continue;
-      parts.push(c === 1 ? `i${v}` : `${c} * i${v}`);
-    }
-    if (f.c !== 0 || parts.length === 0) parts.unshift(String(f.c));
-    return parts.join(" + ");
+  protected unsupported(op: string, dtype: DType): Error {
+    return new Error(`cuda jit: no CUDA lowering of ${op} on ${dtype}`);
   }
 
-  private depsOf(...forms: Affine[]): Set<number> {
-    const deps = new Set<number>();
-    for (const f of forms) {
-      for (const [v, c] of f.t) if (c !== 0 && this.scopeOfVar.has(v)) deps.add(v);
-    }
-    return deps;
-  }
-
-  private scopeFor(deps: Set<number>): number {
-    let s = 0;
-    for (const v of deps) s = Math.max(s, this.scopeOfVar.get(v)!);
-    return s;
-  }
-
-  private emit(type: string, expr: string, deps: Set<number>, key?: string): Value {
-    const scope = this.scopeFor(deps);
-    const name = `t${this.nextTemp++}`;
-    this.scopes[scope].lines.push(`const ${type} ${name} = ${expr};`);
-    const value = { code: name, deps };
-    if (key !== undefined) this.cache.set(key, { ...value, scope });
-    return value;
-  }
-
-  private gen(atom: Atom, idx: Affine[]): Value {
-    if (atom instanceof Literal) {
-      const uniform = this.ctx.uniformValue(atom);
-      if (uniform !== undefined) {
-        cudaType(atom.aval.dtype, "a constant");
-        return { code: literalC(uniform, atom.aval.dtype), deps: new Set() };
-      }
-      const addr = linear(idx, stridesOf(atom.aval.shape));
-      return this.load(this.ctx.constBuf(atom), atom.aval.dtype, addr);
-    }
-    const buf = this.ctx.bufOf(atom);
-    // a root of this kernel is computed here, never read back before its store
-    if (buf !== undefined && !this.roots.includes(atom)) {
-      return this.load(buf, atom.aval.dtype, linear(idx, stridesOf(atom.aval.shape)));
-    }
-    return this.genEqnOutput(atom, idx);
-  }
-
-  private load(buf: Buf, dtype: DType, addr: Affine): Value {
-    this.forms.push(addr);
+  protected override load(buf: Buf, dtype: DType, addr: Affine): Value {
     this.largest = Math.max(this.largest, buf.size);
-    const key = `${buf.name}@${formKey(addr)}`;
-    const hit = this.cache.get(key);
-    if (hit) return hit;
-    let set = this.loads.get(buf);
-    if (!set) this.loads.set(buf, set = new Set());
-    set.add(formKey(addr));
-    const T = cudaType(dtype, "a load");
-    return this.emit(T, `${buf.name}[${this.render(addr)}]`, this.depsOf(addr), key);
+    return super.load(buf, dtype, addr);
   }
 
-  private genEqnOutput(v: Var, idx: Affine[]): Value {
-    const key = `v${v.id}@${idx.map(formKey).join(",")}`;
+  protected genEqnOutput(v: Var, idx: Affine[]): Value {
+    const key = this.valueKey(v, idx);
     const hit = this.cache.get(key);
     if (hit) return hit;
     const eqn = this.ctx.producer(v)!;
     const name = eqn.prim.name;
-    const x = eqn.inputs[0];
-    const dtype = v.aval.dtype;
-    const T = cudaType(dtype, name);
-    let value: Value;
+    cudaType(v.aval.dtype, name);
     const view = viewOperandIndex(eqn, idx);
-    if (view !== undefined) value = this.gen(x, view);
-    else {
-      switch (name) {
-        case "reshape": {
-          // not a unit reshape: the operand is a buffer (the planner guarantees it)
-          const flat = linear(idx, stridesOf(v.aval.shape));
-          if (x instanceof Literal && this.ctx.uniformValue(x) !== undefined) {
-            value = this.gen(x, []);
-          } else {
-            const buf = x instanceof Literal ? this.ctx.constBuf(x) : this.ctx.bufOf(x);
-            if (!buf) throw new Refuse(x as Var, "reshape of a fused value");
-            value = this.load(buf, dtype, flat);
-          }
-          break;
-        }
-        case "iota": {
-          const f = idx[(eqn.params as { dimension: number }).dimension];
-          this.forms.push(f);
-          value = this.emit(T, `(${T})(${this.render(f)})`, this.depsOf(f), key);
-          break;
-        }
-        case "stop_gradient":
-          value = this.gen(x, idx);
-          break;
-        case "convert_element_type": {
-          const a = this.gen(x, idx);
-          cudaType(x.aval.dtype, name);
-          this.ops.push("convert");
-          value = this.emit(T, convertC(x.aval.dtype, dtype, a.code), a.deps, key);
-          break;
-        }
-        case "select": {
-          const [c, a, b] = eqn.inputs.map((input) => this.gen(input, idx));
-          this.ops.push("select");
-          value = this.emit(T, `(${c.code} ? ${a.code} : ${b.code})`, union(c, a, b), key);
-          break;
-        }
-        case "reduce_sum":
-        case "reduce_prod":
-        case "reduce_max":
-        case "reduce_min":
-          value = this.genReduce(v, idx, key);
-          break;
-        default: {
-          const args = eqn.inputs.map((input) => this.gen(input, idx));
-          const inT = eqn.inputs[0].aval.dtype;
-          cudaType(inT, name);
-          const expr = args.length === 1
-            ? unaryC(name, inT, args[0].code)
-            : binaryC(name, inT, args[0].code, args[1].code);
-          if (expr === undefined) {
-            throw new Error(`cuda jit: no CUDA lowering of ${name} on ${inT}`);
-          }
-          this.ops.push(name);
-          value = this.emit(T, expr, union(...args), key);
-        }
-      }
-    }
+    const value = view !== undefined
+      ? this.gen(eqn.inputs[0], view)
+      : Object.hasOwn(RED_OPS, name)
+      ? this.genReduce(v, idx, key)
+      : this.genScalarOp(eqn, v, idx, key);
     this.cache.set(key, { ...value, scope: this.scopeFor(value.deps) });
     return value;
   }
@@ -377,26 +256,12 @@ export class CudaLoopGen {
     const op = RED_OPS[eqn.prim.name];
     const dtype = x.aval.dtype, T = cudaType(dtype, eqn.prim.name);
     const accT = accumulatorType(dtype, op);
-    const isF = dtype === "float32" || dtype === "float64";
-    const identity = op === "+" ? "0" : op === "*" ? "1" : literalC(
-      op === "max"
-        ? (isF ? -Infinity : dtype === "int32" ? -2147483648 : 0)
-        : (isF ? Infinity : dtype === "int32" ? 2147483647 : dtype === "uint32" ? 4294967295 : 1),
-      dtype,
-    );
+    const identity = reduceIdentity(op, dtype);
     const level = this.scopeFor(this.depsOf(...idx));
     const vars: number[] = [], extents: number[] = [];
-    const xi: Affine[] = [];
-    let kept = 0;
-    x.aval.shape.forEach((d, i) => {
-      if (!axes.includes(i)) xi.push(idx[kept++]);
-      else if (d === 1) xi.push(constant(0));
-      else {
-        const rv = this.nextVar++;
-        vars.push(rv);
-        extents.push(d);
-        xi.push(single(rv));
-      }
+    const xi = this.reducedIndex(idx, x.aval.shape, axes, (rv, d) => {
+      vars.push(rv);
+      extents.push(d);
     });
     const extent = extents.reduce((a, b) => a * b, 1);
     this.largest = Math.max(this.largest, sizeOf(x.aval.shape)); // the counters' range
@@ -410,12 +275,10 @@ export class CudaLoopGen {
     const B = this.layout.blockAxes;
     const cooperative = B !== null && level <= B && vars.length > 0;
     const base = this.scopes.length;
-    this.pushScope(vars, extents);
+    this.pushScope({ vars, extents, lines: [] }, vars);
     const val = this.gen(x, xi);
     const body = this.scopes[base].lines;
-    for (const [k, e] of this.cache) if (e.scope >= base) this.cache.delete(k);
-    for (const rv of vars) this.scopeOfVar.delete(rv);
-    this.scopes.length = base;
+    this.dropScopes(base);
     const acc = `a${this.nextTemp++}`;
     const functor = REDUCE_FUNCTOR[op];
     const update = `${acc} = ${functor}::f(${acc}, (${accT})${val.code});`;
@@ -439,14 +302,4 @@ export class CudaLoopGen {
     this.ops.push(eqn.prim.name.replace("reduce_", "r"));
     return this.emit(T, `(${T})${acc}`, this.depsOf(...idx), key);
   }
-}
-
-function union(...values: Value[]): Set<number> {
-  const s = new Set<number>();
-  for (const v of values) for (const d of v.deps) s.add(d);
-  return s;
-}
-
-function indent(text: string): string {
-  return text.split("\n").map((l) => (l ? "  " + l : l)).join("\n");
 }

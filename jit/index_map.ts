@@ -1,13 +1,39 @@
 /**
- * View primitives as index maps: given the index forms of a view's output, the index forms at
- * which it reads its operand. The same maps as the CPU loop generator's view cases
- * (`jit/cpu/loop_codegen.ts`), written once as a function so that a renderer can share them.
+ * Affine index forms and the view primitives as index maps, shared by the kernel generators
+ * (`jit/cpu/loop_codegen.ts`, `jit/cuda/kernel_codegen.ts`). A view's operand index is a
+ * function of its output index, so broadcast, transpose, slice, rev and unit reshapes cost
+ * index arithmetic, never a copy.
  * @module
  */
 
-import type { Eqn } from "../../core/graph.ts";
-import { type Affine, axpy, constant } from "../cpu/loop_codegen.ts";
-import { isUnitReshape } from "../cpu/plan.ts";
+import type { Eqn } from "../core/graph.ts";
+import { isUnitReshape } from "./cpu/plan.ts";
+
+/** An affine index: `c + Σ coef * loopVar`. */
+export interface Affine {
+  c: number;
+  t: Map<number, number>;
+}
+/** The constant index `c`. */
+export const constant = (c: number): Affine => ({ c, t: new Map() });
+/** The index equal to loop variable `v`. */
+export const single = (v: number): Affine => ({ c: 0, t: new Map([[v, 1]]) });
+/** acc += k * f. */
+export function axpy(acc: Affine, k: number, f: Affine): void {
+  acc.c += k * f.c;
+  for (const [v, co] of f.t) acc.t.set(v, (acc.t.get(v) ?? 0) + k * co);
+}
+/** offset + Σ strides[i] * forms[i]: the flat index of a multi-index. */
+export function linear(forms: Affine[], strides: number[], offset = 0): Affine {
+  const out = constant(offset);
+  forms.forEach((f, i) => axpy(out, strides[i], f));
+  return out;
+}
+/** A canonical text of an index form (equal forms, equal keys). */
+export const formKey = (f: Affine) =>
+  `${f.c}` +
+  [...f.t].filter(([, c]) => c !== 0).sort((a, b) => a[0] - b[0]).map(([v, c]) => `+${c}*${v}`)
+    .join("");
 
 /**
  * The operand index of a view equation (`broadcast_in_dim`, `transpose`, `slice`, `rev`, or a

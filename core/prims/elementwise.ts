@@ -1,28 +1,29 @@
 /**
- * Elementwise primitives: unary math, binary arithmetic, comparisons, select and casts.
- * Inputs have equal shapes (the NumPy layer broadcasts explicitly). The family helpers
- * `unop`/`binop` fill in the shape rule and the reference implementation from a scalar
- * function, so each primitive is one line here.
+ * Elementwise primitives: unary math, binary arithmetic, comparisons and select (casts are in
+ * `convert.ts`, re-exported here). Inputs have equal shapes (the NumPy layer broadcasts
+ * explicitly). The family helpers `unop`/`binop` (`elementwise_family.ts`) fill in the shape
+ * rule and the reference implementation from a scalar function, so each primitive is one line
+ * here.
  * @module
  */
 
-import {
-  allocate,
-  castScalar,
-  type DType,
-  isFloat,
-  storageToNumbers,
-  type TypedArray,
-} from "../dtype.ts";
-import { encodeBf16 } from "../float16.ts";
-import { type Aval, Primitive, type PrimitiveRules, UndefinedPrimal } from "../primitive.ts";
+import { allocate, isFloat } from "../dtype.ts";
+import { Primitive, UndefinedPrimal } from "../primitive.ts";
 import { fmtShape, shapeEqual } from "../shape.ts";
 import type { Tensor } from "../tensor.ts";
 import { bind1, scalarTensor } from "../trace.ts";
-import { matchBatch } from "../vmap.ts";
 import { broadcastInDim } from "./structure.ts";
 import {
-  type ByDType,
+  ap,
+  type BinaryDef,
+  binop,
+  elementwiseBatch,
+  type NoParams,
+  sameShapeAndType,
+  type Scalar2,
+  unop,
+} from "./elementwise_family.ts";
+import {
   erf,
   everyDType,
   floats,
@@ -39,51 +40,20 @@ import {
   u32,
 } from "./scalar.ts";
 
-/** Parameters of elementwise primitives (none). */
-export type NoParams = Record<string, never>;
-
-/**
- * Aligns the operands of an elementwise primitive under vmap: batched operands are moved to
- * the first batched operand's batch axis (nothing moves when they agree) and unbatched ones
- * are broadcast there, since primitives take equal shapes. Returns the operands and that axis.
- */
-export function alignBatch(
-  args: Tensor[],
-  dims: (number | null)[],
-  axisSize: number,
-): [Tensor[], number] {
-  const dim = dims.find((d) => d !== null) ?? 0;
-  return [args.map((x, i) => matchBatch(x, dims[i], dim, axisSize)), dim];
-}
-
-/** The batch rule of an elementwise primitive: align the operands, apply it once. */
-function elementwiseBatch<P>(prim: () => Primitive<P>): PrimitiveRules<P>["batch"] {
-  return (args, dims, params, axisSize) => {
-    const [xs, dim] = alignBatch(args, dims, axisSize);
-    return [[bind1(prim(), xs, params)], [dim]];
-  };
-}
-
-type Scalar1 = (x: number) => number;
-type Scalar2 = (a: number, b: number) => number;
-
-/** The scalar semantics of a unary primitive, for each dtype it accepts. */
-export interface UnaryDef {
-  /** Accepted dtypes and their scalar function. */
-  fns: ByDType<Scalar1>;
-  /** Output dtype when it is not the input's (predicates give bool). */
-  outDType?: DType;
-  /**
-   * Differentiation: the output tangent from the input tangent `t`, input `x` and output `y`
-   * (all float, equal shapes). Absent: the tangent is zero (rounding ops, predicates, bit ops).
-   */
-  jvp?: (t: Tensor, x: Tensor, y: Tensor) => Tensor;
-}
+export {
+  alignBatch,
+  type BinaryDef,
+  binaryDefs,
+  binaryPrims,
+  type NoParams,
+  type UnaryDef,
+  unaryDefs,
+  unaryPrims,
+} from "./elementwise_family.ts";
+export { castArray, convertElementType, type ConvertParams } from "./convert.ts";
 
 // ---- helpers for the differentiation rules (they bind primitives on the current trace) ----
 
-const NO_PARAMS = {} as NoParams;
-const ap = (p: Primitive<NoParams>, ...xs: Tensor[]): Tensor => bind1(p, xs, NO_PARAMS);
 const plus = (a: Tensor, b: Tensor) => ap(add, a, b);
 const minus = (a: Tensor, b: Tensor) => ap(sub, a, b);
 const times = (a: Tensor, b: Tensor) => ap(mul, a, b);
@@ -104,69 +74,6 @@ const shift = (x: Tensor, c: number) => plus(x, constLike(x, c));
 /** x², as `x * x`. */
 const sq = (x: Tensor) => times(x, x);
 
-function checkDTypeAccepted(name: string, dtype: DType, accepted: ByDType<unknown>): void {
-  if (!(dtype in accepted)) {
-    throw new TypeError(
-      `${name}: dtype ${dtype} is not supported; expected one of ${
-        Object.keys(accepted).join(", ")
-      }`,
-    );
-  }
-}
-
-/** Elementwise unary primitives, by name. */
-export const unaryPrims: Record<string, Primitive<NoParams>> = {};
-/** The scalar definitions behind {@link unaryPrims}, for devices that interpret them. */
-export const unaryDefs: Record<string, UnaryDef> = {};
-
-function unop(
-  name: string,
-  def: UnaryDef,
-  extra: Partial<PrimitiveRules<NoParams>> = {},
-): Primitive<NoParams> {
-  const prim: Primitive<NoParams> = new Primitive<NoParams>(name, {
-    abstractEval([x]) {
-      checkDTypeAccepted(name, x.dtype, def.fns);
-      return [{
-        shape: x.shape,
-        dtype: def.outDType ?? x.dtype,
-        weak: def.outDType ? false : x.weak,
-      }];
-    },
-    impl([x], [xa], _params, [out]) {
-      const f = def.fns[xa.dtype]!;
-      const y = allocate(out.dtype, x.length);
-      for (let i = 0; i < x.length; i++) y[i] = f(x[i]);
-      return [y];
-    },
-    jvp([x], [t]) {
-      const y = ap(prim, x);
-      if (t === null || def.jvp === undefined || !isFloat(y.dtype)) return [[y], [null]];
-      return [[y], [def.jvp(t, x, y)]];
-    },
-    batch: elementwiseBatch(() => prim),
-    ...extra,
-  });
-  unaryPrims[name] = prim;
-  unaryDefs[name] = def;
-  return prim;
-}
-
-/** The scalar semantics of a binary primitive. */
-export interface BinaryDef {
-  /** Accepted dtypes and their scalar function. */
-  fns: ByDType<Scalar2>;
-  /** Output dtype when it is not the inputs' (comparisons give bool). */
-  outDType?: DType;
-  /**
-   * Differentiation: the output tangent from the inputs' tangents (null where zero), the
-   * inputs and the output. Absent: the tangent is zero (comparisons, bit ops).
-   */
-  jvp?: (ta: Tensor | null, tb: Tensor | null, a: Tensor, b: Tensor, y: Tensor) => Tensor | null;
-  /** For primitives linear in an input: the cotangents of the inputs (see PrimitiveRules). */
-  transpose?: PrimitiveRules<NoParams>["transpose"];
-}
-
 /** Sum of the present terms (null when none): the tangent of a sum of partial derivatives. */
 function sumTerms(...terms: (Tensor | null)[]): Tensor | null {
   let acc: Tensor | null = null;
@@ -177,51 +84,6 @@ function sumTerms(...terms: (Tensor | null)[]): Tensor | null {
 /** `t * d` where t may be a symbolic zero (null). */
 const partial = (t: Tensor | null, d: () => Tensor): Tensor | null =>
   t === null ? null : times(t, d());
-
-/** Elementwise binary primitives, by name. */
-export const binaryPrims: Record<string, Primitive<NoParams>> = {};
-/** The scalar definitions behind {@link binaryPrims}. */
-export const binaryDefs: Record<string, BinaryDef> = {};
-
-function sameShapeAndType(name: string, a: Aval, b: Aval): void {
-  if (!shapeEqual(a.shape, b.shape)) {
-    throw new RangeError(
-      `${name}: operands must have equal shapes, got ${fmtShape(a.shape)} and ${fmtShape(b.shape)}`,
-    );
-  }
-  if (a.dtype !== b.dtype) {
-    throw new TypeError(`${name}: operands must have equal dtypes, got ${a.dtype} and ${b.dtype}`);
-  }
-}
-
-function binop(name: string, def: BinaryDef): Primitive<NoParams> {
-  const prim: Primitive<NoParams> = new Primitive<NoParams>(name, {
-    abstractEval([a, b]) {
-      sameShapeAndType(name, a, b);
-      checkDTypeAccepted(name, a.dtype, def.fns);
-      const weak = a.weak && b.weak; // comparisons too: JAX's `i32 < 1.5` is a weak bool
-      return [{ shape: a.shape, dtype: def.outDType ?? a.dtype, weak }];
-    },
-    impl([a, b], [aa], _params, [out]) {
-      const f = def.fns[aa.dtype]!;
-      const y = allocate(out.dtype, a.length);
-      for (let i = 0; i < a.length; i++) y[i] = f(a[i], b[i]);
-      return [y];
-    },
-    // the family's jvp terms skip null tangents (see `partial`)
-    jvpAcceptsZeros: true,
-    jvp([a, b], [ta, tb]) {
-      const y = ap(prim, a, b);
-      if (def.jvp === undefined || !isFloat(y.dtype)) return [[y], [null]];
-      return [[y], [def.jvp(ta, tb, a, b, y)]];
-    },
-    batch: elementwiseBatch(() => prim),
-    ...(def.transpose ? { transpose: def.transpose } : {}),
-  });
-  binaryPrims[name] = prim;
-  binaryDefs[name] = def;
-  return prim;
-}
 
 // ---- unary ------------------------------------------------------------------------------
 
@@ -539,54 +401,3 @@ export const select: Primitive<NoParams> = new Primitive<NoParams>("select", {
   },
   batch: elementwiseBatch(() => select),
 });
-
-/** Parameters of {@link convertElementType}. */
-export interface ConvertParams {
-  dtype: DType;
-  weak: boolean;
-}
-
-/** Converts to another dtype: float→int truncates and saturates, NaN→int gives 0. */
-export const convertElementType: Primitive<ConvertParams> = new Primitive<ConvertParams>(
-  "convert_element_type",
-  {
-    abstractEval([x], { dtype, weak }) {
-      return [{ shape: x.shape, dtype, weak }];
-    },
-    impl([x], [xa], { dtype }) {
-      return [castArray(x, dtype, xa.dtype)];
-    },
-    // float to float carries the tangent (cast); from or to integers the tangent is zero
-    jvp([x], [t], params) {
-      const y = bind1(convertElementType, [x], params);
-      if (t === null || !isFloat(x.dtype) || !isFloat(params.dtype)) return [[y], [null]];
-      return [[y], [bind1(convertElementType, [t], params)]];
-    },
-    transpose([ct], [x]) {
-      if (!(x instanceof UndefinedPrimal) || !isFloat(x.aval.dtype)) return [null];
-      return [bind1(convertElementType, [ct], { dtype: x.aval.dtype, weak: false })];
-    },
-    batch: elementwiseBatch(() => convertElementType),
-  },
-);
-
-/**
- * Casts host data of dtype `from` to `dtype`: float to int truncates and saturates (NaN gives
- * 0), int to int wraps modulo 2^32, anything to bool is `x != 0`, and to a float rounds once to
- * nearest even (bfloat16 is read and written as its bit patterns).
- */
-export function castArray(x: TypedArray, dtype: DType, from: DType): TypedArray {
-  const src = storageToNumbers(x, from);
-  if (dtype === "bfloat16") return encodeBf16(src);
-  const y = allocate(dtype, x.length);
-  if (isFloat(dtype)) {
-    y.set(src); // TypedArray.set converts numbers exactly as a store does
-    return y;
-  }
-  if (isFloat(from)) {
-    for (let i = 0; i < src.length; i++) y[i] = castScalar(src[i], dtype); // saturating
-  } else if (dtype === "bool") {
-    for (let i = 0; i < src.length; i++) y[i] = src[i] !== 0 ? 1 : 0;
-  } else y.set(src); // integer to integer wraps modulo 2^32, as NumPy and JAX
-  return y;
-}

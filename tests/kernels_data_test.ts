@@ -144,32 +144,35 @@ test("reductions, arg-reductions and scans", async (t) => {
     Number.isNaN(a) || Number.isNaN(v) ? NaN : Math.min(a, v);
   const lowest = { f32: -Infinity, f64: -Infinity, i32: INT_MIN, u32: 0, b8: 0 };
   const highest = { f32: Infinity, f64: Infinity, i32: INT_MAX, u32: UINT_MAX, b8: 1 };
+  // [op, identity, fold] of the numeric reductions and scans, wrapping as the kernels do
+  type Fold = [string, number, (a: number, v: number) => number];
+  const numericFolds = (code: (typeof NUMERIC)[number]): Fold[] => [
+    [
+      "sum",
+      0,
+      code === "i32"
+        ? (a, v) => I32(a + v)
+        : code === "u32"
+        ? (a, v) => U32(a + v)
+        : (a, v) => a + v,
+    ],
+    [
+      "prod",
+      1,
+      code === "i32"
+        ? Math.imul
+        : code === "u32"
+        ? (a, v) => U32(Math.imul(a, v))
+        : (a, v) => a * v,
+    ],
+    ["max", lowest[code], nanMax],
+    ["min", highest[code], nanMin],
+  ];
   await t.step("reduce", () => {
     for (const code of [...NUMERIC, "b8"] as const) {
-      const ops: [string, number, (a: number, v: number) => number][] = code === "b8"
+      const ops: Fold[] = code === "b8"
         ? [["any", 0, Math.max], ["all", 1, Math.min]]
-        : [
-          [
-            "sum",
-            0,
-            code === "i32"
-              ? (a, v) => I32(a + v)
-              : code === "u32"
-              ? (a, v) => U32(a + v)
-              : (a, v) => a + v,
-          ],
-          [
-            "prod",
-            1,
-            code === "i32"
-              ? Math.imul
-              : code === "u32"
-              ? (a, v) => U32(Math.imul(a, v))
-              : (a, v) => a * v,
-          ],
-          ["max", lowest[code], nanMax],
-          ["min", highest[code], nanMin],
-        ];
+        : numericFolds(code);
       for (const [o, l, n] of SHAPES) {
         for (const [op, init, f] of ops) {
           const x = randomArray(
@@ -241,28 +244,7 @@ test("reductions, arg-reductions and scans", async (t) => {
   });
   await t.step("cumulative", () => {
     for (const code of NUMERIC) {
-      const ops: [string, number, (a: number, v: number) => number][] = [
-        [
-          "sum",
-          0,
-          code === "i32"
-            ? (a, v) => I32(a + v)
-            : code === "u32"
-            ? (a, v) => U32(a + v)
-            : (a, v) => a + v,
-        ],
-        [
-          "prod",
-          1,
-          code === "i32"
-            ? Math.imul
-            : code === "u32"
-            ? (a, v) => U32(Math.imul(a, v))
-            : (a, v) => a * v,
-        ],
-        ["max", lowest[code], nanMax],
-        ["min", highest[code], nanMin],
-      ];
+      const ops = numericFolds(code);
       for (
         const [o, l, n] of [
           [1, 0, 1],

@@ -215,9 +215,27 @@ Deno.test("cuda: a jitted function on a missing device fails with the reason", (
   assert.throws(() => getDevice("cuda"), /CUDA is unavailable: /);
   assert.throws(() => np.ones([2], { device: "cuda" }), /CUDA is unavailable: /);
   assert.throws(() => devicePut(np.ones([2]), "cuda"), /CUDA is unavailable: /);
+  assert.throws(() => np.ones([2]).to("cuda"), /CUDA is unavailable: /);
   assert.throws(() => np.array(np.ones([2]), { device: "cuda" }), /CUDA is unavailable: /);
   const graph = optimize(trace((x: Tensor) => x.add(1))(np.ones([2])));
   assert.throws(() => cudaBackend.compile(graph, { donated: [false] }), /CUDA is unavailable: /);
+});
+
+Deno.test("devicePut and x.to move pytrees between devices, keeping dtype and weak type", () => {
+  // cpu <-> js runs everywhere; the same code path serves cuda
+  const x = np.array([1.5, -2, 3], { dtype: "float16" });
+  const w = np.asarray(2.5); // weak
+  const moved = devicePut({ x, w, n: 3 }, "js");
+  assert.equal(moved.x.device, "js");
+  assert.equal(moved.x.dtype, "float16");
+  assert.deepEqual([...moved.x.dataSync()], [1.5, -2, 3]);
+  assert.equal(moved.w.aval.weak, true);
+  assert.equal(moved.n, 3);
+  const back = moved.x.to("cpu");
+  assert.equal(back.device, "cpu");
+  assert.deepEqual([...back.dataSync()], [1.5, -2, 3]);
+  assert.equal(back.to("cpu"), back); // already there: the same tensor
+  assert.throws(() => x.to("nowhere"), /nowhere/);
 });
 
 Deno.test("cuda: importing mod.ts opens no CUDA library; KILN_DEVICE=cuda says why", async () => {

@@ -7,6 +7,7 @@
 
 import type { DType } from "../dtype.ts";
 import { Tensor } from "../tensor.ts";
+import { devicePut } from "../transfer.ts";
 import { type ArrayLike, astype, broadcastTo } from "./convert.ts";
 import * as E from "./elementwise.ts";
 import * as L from "./linalg.ts";
@@ -127,6 +128,8 @@ declare module "../tensor.ts" {
     broadcastTo(shape: readonly number[]): Tensor;
     /** Cast to a dtype. */
     astype(dtype: DType): Tensor;
+    /** A copy on device `device` (`"cpu"`, `"js"`, `"cuda"`), or this tensor if already there. */
+    to(device: string): Tensor;
     /** Reverse along axes. */
     flip(axis?: number | readonly number[] | null): Tensor;
     /** Repeat elements (a count, or one count per element). */
@@ -227,6 +230,7 @@ const passThrough: Record<string, (x: Tensor, ...args: never[]) => Tensor> = {
   tile: S.tile,
   broadcastTo: (x: Tensor, shape: readonly number[]) => broadcastTo(x, shape),
   astype: (x: Tensor, dtype: DType) => astype(x, dtype),
+  to: (x: Tensor, device: string) => devicePut(x, device),
 };
 for (const [name, fn] of Object.entries(passThrough)) {
   Object.defineProperty(proto, name, {

@@ -29,6 +29,7 @@ export type { AxisSpec, VmapOptions } from "./vmap.ts";
 export { Graph } from "./graph.ts";
 export * as lax from "./lax/index.ts";
 export { Tensor } from "./tensor.ts";
+export { keep, tidy } from "./tidy.ts";
 export type { NestedArray } from "./tensor.ts";
 export type { DType, TypedArray } from "./dtype.ts";
 export { DTYPES, promoteTypes, resultType } from "./dtype.ts";

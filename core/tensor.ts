@@ -15,6 +15,17 @@ import { fmtShape, type Shape, sizeOf } from "./shape.ts";
 export type NestedArray = number | boolean | NestedArray[];
 
 /** An n-dimensional array: concrete, or a tracer inside a transform. */
+/** Sees every concrete tensor made ({@linkcode setTensorCreationHook}). */
+let creationHook: ((tensor: Tensor) => void) | null = null;
+
+/**
+ * @internal Installs the hook that sees every concrete tensor as it is made (`tidy` scopes
+ * collect them), or removes it with null.
+ */
+export function setTensorCreationHook(hook: ((tensor: Tensor) => void) | null): void {
+  creationHook = hook;
+}
+
 export class Tensor {
   /** Shape, dtype and weak-type flag. */
   readonly aval: Aval;
@@ -27,6 +38,7 @@ export class Tensor {
     this.aval = aval;
     this.#buffer = buffer;
     this.#device = device;
+    if (device !== null && creationHook !== null) creationHook(this);
   }
 
   /** The extent of each axis. */

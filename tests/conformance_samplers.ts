@@ -3,7 +3,10 @@
  * elementwise, structural and reduction ones live in conformance_test.ts).
  */
 
-import { type DType, isFloat } from "../core/dtype.ts";
+import { type DType, isFloat, storageFromNumbers } from "../core/dtype.ts";
+import { getDevice } from "../core/device.ts";
+import type { Tensor } from "../core/tensor.ts";
+import { fromHostData } from "../core/trace.ts";
 import { binaryDefs, unaryDefs } from "../core/prims/elementwise.ts";
 import { sizeOf } from "../core/shape.ts";
 import { type ReduceWindowParams, reduceWindowShape } from "../core/prims/window.ts";
@@ -453,3 +456,32 @@ for (const name of ["cumsum", "cumprod", "cummax", "cummin"]) {
 }
 
 Object.assign(samplers, extraSamplers);
+
+/** A sampled input as a tensor on the named device. */
+export function toTensor(inp: Input, deviceName: string): Tensor {
+  const storage = storageFromNumbers(inp.dtype, inp.data);
+  return fromHostData(storage, inp.shape, inp.dtype, false, getDevice(deviceName));
+}
+
+/** How closely two devices must agree on a primitive's `dtype` results. */
+export function tolerance(dtype: DType, name: string) {
+  if (dtype === "float64") return { rtol: 1e-9, atol: 1e-9 };
+  // both devices compute in float32 and round once: results differ by at most one 16-bit ulp
+  if (dtype === "float16") return { rtol: 2e-3, atol: 1e-3 };
+  if (dtype === "bfloat16") return { rtol: 1.6e-2, atol: 8e-3 };
+  if (dtype === "float32") {
+    const loose = [
+      "dot_general",
+      "conv_general_dilated",
+      "conv_grad_lhs",
+      "conv_grad_rhs",
+      "reduce_sum",
+      "reduce_prod",
+      "cumsum",
+      "cumprod",
+      "pow",
+    ];
+    return loose.includes(name) ? { rtol: 2e-4, atol: 2e-4 } : { rtol: 1e-5, atol: 1e-6 };
+  }
+  return { rtol: 0, atol: 0 };
+}

@@ -5,43 +5,15 @@
  * test, so a new primitive cannot skip conformance.
  */
 
-import { getDevice, primitives, type Tensor } from "../mod.ts";
-import { type DType, storageFromNumbers } from "../core/dtype.ts";
-import { bind, fromHostData } from "../core/trace.ts";
-import { type Input, samplers } from "./conformance_samplers.ts";
+import { getDevice, primitives } from "../mod.ts";
+import { bind } from "../core/trace.ts";
+import { samplers, tolerance, toTensor } from "./conformance_samplers.ts";
 import { assert, assertClose, fc, rng } from "./helpers.ts";
 
 /** Primitives evaluated by binding others (closures, control flow): no kernel to compare. */
 const HIGHER_ORDER = new Set(
   [...primitives.values()].filter((p) => p.rules.run).map((p) => p.name),
 );
-
-function toTensor(inp: Input, deviceName: string): Tensor {
-  const storage = storageFromNumbers(inp.dtype, inp.data);
-  return fromHostData(storage, inp.shape, inp.dtype, false, getDevice(deviceName));
-}
-
-function tolerance(dtype: DType, name: string) {
-  if (dtype === "float64") return { rtol: 1e-9, atol: 1e-9 };
-  // both devices compute in float32 and round once: results differ by at most one 16-bit ulp
-  if (dtype === "float16") return { rtol: 2e-3, atol: 1e-3 };
-  if (dtype === "bfloat16") return { rtol: 1.6e-2, atol: 8e-3 };
-  if (dtype === "float32") {
-    const loose = [
-      "dot_general",
-      "conv_general_dilated",
-      "conv_grad_lhs",
-      "conv_grad_rhs",
-      "reduce_sum",
-      "reduce_prod",
-      "cumsum",
-      "cumprod",
-      "pow",
-    ];
-    return loose.includes(name) ? { rtol: 2e-4, atol: 2e-4 } : { rtol: 1e-5, atol: 1e-6 };
-  }
-  return { rtol: 0, atol: 0 };
-}
 
 Deno.test("every primitive has a conformance sampler", () => {
   const missing = [...primitives.keys()].filter((n) => !(n in samplers) && !HIGHER_ORDER.has(n));

@@ -1,16 +1,14 @@
 /**
  * A CPU emulation of the CUDA execution model, for testing rendered kernels where there is no
- * GPU: the generated source is compiled as C++ with a small header that defines the CUDA
- * builtins (`threadIdx`, `__syncthreads`, `__shfl_down_sync`, ...). The blocks of a launch run
- * one after another; the threads of a block are fibers that switch at barriers, so
- * shared-memory block reductions and warp shuffles execute with a GPU's synchronization. A
- * barrier that not every thread of a block (or warp) reaches, which on a GPU would hang or
- * corrupt, fails the launch. Pointers in the table are host addresses of TypedArrays.
+ * GPU: the generated source is compiled as C++ after `cuda_emulator/runtime.h`, which defines
+ * the CUDA builtins and runs a block's threads as fibers that switch at barriers (see there).
  *
- * It checks indexing, loop structure, reductions and their synchronization; not the device's
- * floating-point details (it uses the host's libm) nor memory-model subtleties.
+ * Two ways in: {@linkcode buildEmulator} runs rendered programs directly on host arrays;
+ * {@linkcode fakeCudaEnvironment} builds `cuda_emulator/fake_cuda.c`, a fake libcuda and
+ * libnvrtc on the same runtime, under which a Kiln process's whole `cuda` device runs.
  */
 
+import { createHash } from "node:crypto";
 import { STORAGE, type TypedArray } from "../core/dtype.ts";
 import { Literal, Var } from "../core/graph.ts";
 import { sizeOf } from "../core/shape.ts";
@@ -18,8 +16,9 @@ import type { Tensor } from "../core/tensor.ts";
 import { flatten } from "../core/tree.ts";
 import { optimize } from "../jit/passes.ts";
 import { stageGraph } from "../jit/stage.ts";
-import { compileSharedLibrary } from "../ffi/compile.ts";
+import { cacheDirectory, compileSharedLibrary } from "../ffi/compile.ts";
 import { CUDA_PRELUDE } from "../jit/cuda/prelude.ts";
+import { nvrtc, nvrtcStatus } from "../ffi/nvrtc.ts";
 import {
   constantBlob,
   type CudaKernelStep,
@@ -27,99 +26,8 @@ import {
   launchGrid,
 } from "../jit/cuda/program.ts";
 
-const HEADER = `
-#include <math.h>
-#include <string.h>
-#include <ucontext.h>
-#include <vector>
-struct emu_dim3 { unsigned x, y, z; };
-static emu_dim3 threadIdx, blockIdx, blockDim, gridDim;
-/* CUDA threads are fibers (ucontext) switched only at barriers, on one OS thread */
-struct EmuBarrier {
-  int count, arrived = 0;
-  unsigned long generation = 0;
-};
-struct EmuFiber {
-  ucontext_t context;
-  EmuBarrier* waiting = nullptr;
-  unsigned long generation = 0;
-  bool done = false;
-};
-static ucontext_t emu_scheduler;
-static EmuFiber* emu_self;
-static EmuBarrier emu_block_barrier;
-static EmuBarrier emu_warp_barrier[32];
-static unsigned long long emu_warp_slot[32][32];
-static void (*emu_kernel)();
-static void emu_wait(EmuBarrier& b) {
-  if (++b.arrived == b.count) { b.arrived = 0; b.generation++; return; }
-  emu_self->waiting = &b;
-  emu_self->generation = b.generation;
-  swapcontext(&emu_self->context, &emu_scheduler);
-}
-static inline void __syncthreads() { emu_wait(emu_block_barrier); }
-template <typename T> static inline T __shfl_down_sync(unsigned, T v, int offset) {
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  emu_wait(emu_warp_barrier[warp]);
-  memcpy(&emu_warp_slot[warp][lane], &v, sizeof(T));
-  emu_wait(emu_warp_barrier[warp]);
-  T r = v;
-  if (lane + offset < 32) memcpy(&r, &emu_warp_slot[warp][lane + offset], sizeof(T));
-  return r;
-}
-static inline float __int_as_float(int bits) { float f; memcpy(&f, &bits, 4); return f; }
-static inline float __uint_as_float(unsigned bits) { float f; memcpy(&f, &bits, 4); return f; }
-static inline unsigned __float_as_uint(float f) { unsigned u; memcpy(&u, &f, 4); return u; }
-static void emu_entry() {
-  emu_kernel();
-  emu_self->done = true; /* returns to uc_link: the scheduler */
-}
-#define __global__
-#define __device__
-#define __forceinline__ inline
-#define __launch_bounds__(n)
-#define __shared__ static
-/* Runs the blocks one after another; within a block, runs every runnable fiber in turn until
-   all are done. No runnable fiber left while some wait: a barrier not all threads reach. */
-static int emu_launch(void (*kernel)(), int grid, int threads) {
-  const size_t stack = 256 * 1024;
-  std::vector<char> stacks((size_t)threads * stack);
-  std::vector<EmuFiber> fibers(threads);
-  emu_kernel = kernel;
-  gridDim = {(unsigned)grid, 1, 1};
-  blockDim = {(unsigned)threads, 1, 1};
-  for (int b = 0; b < grid; b++) {
-    blockIdx = {(unsigned)b, 0, 0};
-    emu_block_barrier = EmuBarrier{threads};
-    for (int w = 0; w < 32; w++) emu_warp_barrier[w] = EmuBarrier{32};
-    for (int t = 0; t < threads; t++) {
-      EmuFiber& f = fibers[t];
-      f = EmuFiber();
-      getcontext(&f.context);
-      f.context.uc_stack.ss_sp = &stacks[(size_t)t * stack];
-      f.context.uc_stack.ss_size = stack;
-      f.context.uc_link = &emu_scheduler;
-      makecontext(&f.context, emu_entry, 0);
-    }
-    int done = 0;
-    while (done < threads) {
-      bool progress = false;
-      for (int t = 0; t < threads; t++) {
-        EmuFiber& f = fibers[t];
-        if (f.done || (f.waiting && f.waiting->generation == f.generation)) continue;
-        f.waiting = nullptr;
-        emu_self = &f;
-        threadIdx = {(unsigned)t, 0, 0};
-        swapcontext(&emu_scheduler, &f.context);
-        progress = true;
-        if (f.done) done++;
-      }
-      if (!progress) return 1;
-    }
-  }
-  return 0;
-}
-`;
+/** The fiber runtime that emulates CUDA's execution model on the CPU (C++). */
+const RUNTIME_HEADER = new URL("./cuda_emulator/runtime.h", import.meta.url);
 
 /**
  * The optimized graph of `fn` at `args` (a pytree, as jit stages it) and the values of its
@@ -147,15 +55,14 @@ export interface Emulator {
 export function buildEmulator(programs: CudaProgram[]): Emulator {
   const kernels = programs.flatMap((p) =>
     p.steps.filter((s): s is CudaKernelStep => s.kind === "kernel")
-      .map((k) => ({ name: k.name, table: p.tableType }))
+      .map((k) => ({ name: k.name }))
   );
-  // the table is copied into a static (as a launch copies the kernel's parameters)
   const launchers = kernels.map((k) =>
     `extern "C" int emu_${k.name}(void* const* P, int grid, int threads) {\n` +
-    `  static ${k.table} table;\n  memcpy(&table, P, sizeof table);\n` +
-    `  return emu_launch([] { ${k.name}(table); }, grid, threads);\n}`
+    `  return emu_run(${k.name}, P, grid, threads);\n}`
   );
-  const source = [HEADER, CUDA_PRELUDE, ...programs.map((p) => p.kernels), ...launchers].join(
+  const runtime = Deno.readTextFileSync(RUNTIME_HEADER);
+  const source = [runtime, CUDA_PRELUDE, ...programs.map((p) => p.kernels), ...launchers].join(
     "\n",
   );
   const path = compileSharedLibrary([{ name: "emulated.c", text: source }], {
@@ -213,4 +120,43 @@ export function buildEmulator(programs: CudaProgram[]): Emulator {
       return outputs;
     },
   };
+}
+
+/**
+ * The environment under which a Kiln process's `cuda` device runs on the CPU emulation: the
+ * fake libcuda + libnvrtc (`cuda_emulator/fake_cuda.c`, built through the build cache) as both
+ * libraries, cuBLAS off (matmuls run as rendered kernels), and a cache folder of its own, named
+ * by the emulator's sources: the fake NVRTC's "images" are paths of libraries built with the
+ * runtime header, so they must not outlive a change of either file.
+ */
+export function fakeCudaEnvironment(): Record<string, string> {
+  const fakeSource = Deno.readTextFileSync(new URL("./cuda_emulator/fake_cuda.c", import.meta.url));
+  const fake = compileSharedLibrary([{ name: "fake_cuda.c", text: fakeSource }], {
+    flags: ["-O1", "-shared", "-fPIC"],
+    libs: ["-ldl"],
+  });
+  const version = createHash("sha256").update(fakeSource)
+    .update(Deno.readTextFileSync(RUNTIME_HEADER)).digest("hex").slice(0, 16);
+  const cache = `${cacheDirectory()}/cuda-emulator-${version}`;
+  Deno.mkdirSync(cache, { recursive: true });
+  return {
+    KILN_LIBCUDA: fake,
+    KILN_NVRTC: fake,
+    KILN_CUBLAS: "0",
+    KILN_CACHE_DIR: cache,
+    KILN_CUDA_EMULATOR_DIR: cache,
+    KILN_CUDA_EMULATOR_HEADER: new URL(RUNTIME_HEADER).pathname,
+  };
+}
+
+/**
+ * `nvrtcStatus()`, except that the emulator's fake NVRTC counts as unavailable: tests of what a
+ * real NVRTC produces (PTX, cubins, its diagnostics) skip under the emulation.
+ */
+export function realNvrtcStatus(): { available: boolean; reason: string } {
+  const status = nvrtcStatus();
+  if (status.available && nvrtc().info.version[0] === 0) {
+    return { available: false, reason: "the NVRTC found is the CUDA emulator's (no PTX)" };
+  }
+  return status;
 }

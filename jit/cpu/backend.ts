@@ -10,17 +10,15 @@
 
 import header from "../../kernels/cpu/kiln.h" with { type: "text" };
 import { debug, debugLevel } from "../../core/debug.ts";
-import { getDevice } from "../../core/device.ts";
 import { STORAGE, type TypedArray } from "../../core/dtype.ts";
 import { type Graph, Literal, Var } from "../../core/graph.ts";
-import type { Primitive } from "../../core/primitive.ts";
-import { fromHostData } from "../../core/trace.ts";
 import { compileSharedLibrary, DEFAULT_FLAGS, DEFAULT_LIBS } from "../../ffi/compile.ts";
 import { loadCpuLibrary } from "../../ffi/cpu_library.ts";
 import type { Backend, CompiledGraph, CompileOptions } from "../backend.ts";
 import { LIBRARY_PROTOTYPES } from "./library.ts";
 import { hasHalfFloats, normalizeHalfFloats } from "../float_normalize.ts";
 import { optimize } from "../passes.ts";
+import { runEquationOnHost } from "../host_step.ts";
 import { type Buf, Planner, type Step } from "./plan.ts";
 import { C_PRELUDE } from "./scalar_ops.ts";
 import {
@@ -261,24 +259,7 @@ function compileCpu(original: Graph, donated: boolean[]): CompiledGraph {
     const ins = eqn.inputs.map((a) =>
       view(a instanceof Literal ? planner.constBuf(a) : planner.bufOf(a)!, inputs, outs)
     );
-    const inAvals = eqn.inputs.map((a) => a.aval);
-    const outAvals = eqn.outputs.map((o) => o.aval);
-    let results: TypedArray[];
-    if (eqn.prim.rules.run) {
-      const device = getDevice("cpu");
-      const ts = ins.map((x, i) =>
-        fromHostData(x.slice(), inAvals[i].shape, inAvals[i].dtype, inAvals[i].weak, device)
-      );
-      results = eqn.prim.rules.run(ts, eqn.params).map((t) => t.storageSync());
-    } else {
-      results = getDevice("cpu").execute(
-        eqn.prim as Primitive,
-        ins,
-        inAvals,
-        eqn.params,
-        outAvals,
-      ) as TypedArray[];
-    }
+    const results = runEquationOnHost(eqn, ins);
     eqn.outputs.forEach((o, i) => view(planner.bufOf(o)!, inputs, outs).set(results[i] as never));
   };
 

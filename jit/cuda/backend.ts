@@ -8,23 +8,28 @@
  * once per primitive, shapes and params ({@linkcode runEagerOnCuda}).
  *
  * Matmuls run through cuBLAS when it is found (`ffi/cublas.ts`), else as the rendered tiled
- * kernel. Not yet: other library calls (convolutions, gathers), control flow and donation;
- * such graphs fail to compile with an error naming the step.
+ * kernel. Steps without a CUDA kernel yet (the CPU's other library calls: convolutions, gathers
+ * and scatters, windows, sorts; control flow) run on the host, correct but synchronizing
+ * ({@linkcode hostAction}). Not yet: donation.
  * @module
  */
 
-import { ITEMSIZE } from "../../core/dtype.ts";
-import { type Eqn, Graph, Literal, Var } from "../../core/graph.ts";
+import { debug } from "../../core/debug.ts";
+import { ITEMSIZE, STORAGE } from "../../core/dtype.ts";
+import { type Atom, type Eqn, Graph, Literal, Var } from "../../core/graph.ts";
 import type { Aval, Primitive } from "../../core/primitive.ts";
-import { cudaDriver, KernelArguments } from "../../ffi/cuda.ts";
+import { type CudaDriver, cudaDriver, KernelArguments } from "../../ffi/cuda.ts";
 import { allocateCudaBuffer, type CudaBuffer, setCudaExecutor } from "../../ffi/cuda_device.ts";
 import { compileCuda, nvrtc } from "../../ffi/nvrtc.ts";
 import { Cublas, cublas, cublasStatus } from "../../ffi/cublas.ts";
 import type { Backend, CompiledGraph, CompileOptions } from "../backend.ts";
+import type { Buf } from "../cpu/plan.ts";
+import { runEquationOnHost } from "../host_step.ts";
 import {
   constantBlob,
-  type CudaKernelStep,
+  type CudaHostStep,
   type CudaMatmul,
+  type CudaProgram,
   launchGrid,
   pointerSlot,
   renderCudaProgram,
@@ -34,40 +39,41 @@ import {
 function compileForCuda(graph: Graph, _options: CompileOptions): CompiledGraph {
   const driver = cudaDriver();
   const program = renderCudaProgram(graph);
-  if (program.unsupported.length > 0) {
-    throw new Error(
-      `cuda jit: cannot run these steps on cuda yet: ${program.unsupported.join("; ")}`,
-    );
-  }
   const [major, minor] = driver.info.computeCapability;
   const target = nvrtc().target(major * 10 + minor);
   const image = compileCuda(program.source, { arch: target.arch, target: target.kind });
   const module = driver.loadModule(image.image);
   const nIn = graph.inputs.length, nOut = graph.outputs.length;
   const blas = cublasStatus().available ? cublas() : undefined;
-  const kernels = program.steps.filter((s): s is CudaKernelStep => s.kind === "kernel")
-    .filter((s) => s.items > 0)
-    .map((step) => ({
-      fn: module.getFunction(step.name),
-      grid: launchGrid(step, driver.info.multiprocessors),
-      threads: step.threads,
-      gemm: blas && step.matmul ? gemmOf(step.matmul, nIn, nOut) : undefined,
-    }));
+  // every kernel takes the pointer table by value: one argument of nIn + nOut + 2 words
+  const args = new KernelArguments([nIn + nOut + 2]);
+  const table = args.words;
+  // the steps in order: a kernel launch, a cuBLAS call, or a step run on the host
+  const actions = program.steps.flatMap((step): (() => void)[] => {
+    if (step.kind !== "kernel") {
+      debug(1, () => `cuda jit: host step (no CUDA kernel yet): ${step.describe}`);
+      return [hostAction(step, program, table, driver)];
+    }
+    if (step.items === 0) return [];
+    const gemm = blas && step.matmul ? gemmOf(step.matmul, nIn, nOut) : undefined;
+    if (gemm) return [() => blas!.gemm(gemm(table))];
+    const fn = module.getFunction(step.name);
+    const grid: [number, number, number] = [launchGrid(step, driver.info.multiprocessors), 1, 1];
+    const block: [number, number, number] = [step.threads, 1, 1];
+    return [() => driver.launch(fn, grid, block, args)];
+  });
   // constants and the arena live as long as the compiled graph; calls are ordered on one
   // stream, so they can share them
   const constants = allocateCudaBuffer(program.constBytes, driver);
   driver.upload(constants.pointer, constantBlob(program).subarray(0, program.constBytes));
   const arena = allocateCudaBuffer(program.arenaBytes, driver);
-  // every kernel takes the pointer table by value: one argument of nIn + nOut + 2 words
-  const args = new KernelArguments([nIn + nOut + 2]);
-  const table = args.words;
   const outBuf = graph.outputs.map((o, j) => {
     const b = o instanceof Var ? program.planner.bufOf(o) : undefined;
     return b && b.kind === "out" && graph.outputs.indexOf(o) === j ? b : undefined;
   });
 
   return {
-    kernelCount: kernels.length,
+    kernelCount: program.steps.filter((s) => s.kind === "kernel" && s.items > 0).length,
     source: () => program.source,
     groups: () => program.steps.map((s) => s.describe),
     run(inputs) {
@@ -80,10 +86,7 @@ function compileForCuda(graph: Graph, _options: CompileOptions): CompiledGraph {
       outs.forEach((b, j) => (table[nIn + j] = b ? b.pointer : 0n));
       table[nIn + nOut] = constants.pointer;
       table[nIn + nOut + 1] = arena.pointer;
-      for (const k of kernels) {
-        if (k.gemm) blas!.gemm(k.gemm(table));
-        else driver.launch(k.fn, [k.grid, 1, 1], [k.threads, 1, 1], args);
-      }
+      for (const action of actions) action();
       // outputs no kernel writes: inputs passed through, literals, repeated outputs
       graph.outputs.forEach((o, j) => {
         if (outBuf[j]) return;
@@ -101,6 +104,42 @@ function compileForCuda(graph: Graph, _options: CompileOptions): CompiledGraph {
   };
 }
 
+/** The device address of a buffer of the program, given the pointer table of a run. */
+function addressOf(b: Buf, nIn: number, nOut: number): (table: BigUint64Array) => bigint {
+  const slot = pointerSlot(b, nIn, nOut);
+  const offset = BigInt(b.kind === "const" || b.kind === "arena" ? b.offset : 0);
+  return (table) => table[slot] + offset;
+}
+
+/**
+ * A step without a CUDA kernel, run on the host: its operands are downloaded (which waits for
+ * the kernels before it), the cpu device runs the equation, and its results are uploaded into
+ * the step's buffers. Correct, but a synchronization and two copies: KILN_DEBUG=1 names each.
+ */
+function hostAction(
+  step: CudaHostStep,
+  program: CudaProgram,
+  table: BigUint64Array,
+  driver: CudaDriver,
+): () => void {
+  const { planner, graph } = program;
+  const nIn = graph.inputs.length, nOut = graph.outputs.length;
+  const bufOf = (a: Atom) => (a instanceof Literal ? planner.constBuf(a) : planner.bufOf(a)!);
+  const operands = step.eqn.inputs.map((a) => {
+    const b = bufOf(a);
+    return { address: addressOf(b, nIn, nOut), dtype: b.dtype, size: b.size };
+  });
+  const results = step.eqn.outputs.map((o) => addressOf(planner.bufOf(o)!, nIn, nOut));
+  return () => {
+    const inputs = operands.map(({ address, dtype, size }) => {
+      const host = new STORAGE[dtype](size);
+      driver.download(host, address(table));
+      return host;
+    });
+    runEquationOnHost(step.eqn, inputs).forEach((r, i) => driver.upload(results[i](table), r));
+  };
+}
+
 /**
  * The cuBLAS call of a matmul step, given the pointer table of a run; undefined when cuBLAS
  * does not take it (integers, k = 0, sizes past int32: the rendered kernel runs).
@@ -110,12 +149,7 @@ function gemmOf(mm: CudaMatmul, nIn: number, nOut: number) {
   const shape = { dtype: mm.dtype, batch, m, n, k, transA: operands[0].trans === 1 };
   const call = { ...shape, transB: operands[1].trans === 1 };
   if (!Cublas.supports(call)) return undefined;
-  const address = (b: CudaMatmul["a"]) => {
-    const slot = pointerSlot(b, nIn, nOut);
-    const offset = BigInt(b.kind === "const" || b.kind === "arena" ? b.offset : 0);
-    return (table: BigUint64Array) => table[slot] + offset;
-  };
-  const [a, b, out] = [address(mm.a), address(mm.b), address(mm.out)];
+  const [a, b, out] = [mm.a, mm.b, mm.out].map((x) => addressOf(x, nIn, nOut));
   return (table: BigUint64Array) => ({ ...call, a: a(table), b: b(table), out: out(table) });
 }
 

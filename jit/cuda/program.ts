@@ -84,8 +84,11 @@ export interface CudaProgram {
   arenaBytes: number;
   /** Bytes of the constant blob. */
   constBytes: number;
-  /** Steps the CUDA back end cannot run yet, described (empty when all are kernels). */
-  unsupported: string[];
+  /**
+   * The steps without a CUDA kernel yet, described (empty when all are kernels): the back end
+   * runs them on the host, between a download of their operands and an upload of their results.
+   */
+  hostSteps: string[];
 }
 
 /** Options of {@linkcode renderCudaProgram}. */
@@ -166,7 +169,7 @@ export function renderCudaProgram(original: Graph, options: RenderOptions = {}):
       code.text.replace("@TABLE@", table).replace("@DECLS@", declarations(step, nIn, nOut))
     ),
   ].join("\n\n");
-  const unsupported = steps.filter((s) => s.kind !== "kernel").map((s) => s.describe);
+  const hostSteps = steps.filter((s) => s.kind !== "kernel").map((s) => s.describe);
   return {
     graph,
     planner,
@@ -176,7 +179,7 @@ export function renderCudaProgram(original: Graph, options: RenderOptions = {}):
     tableType: table,
     arenaBytes,
     constBytes: planner.constBytes,
-    unsupported,
+    hostSteps,
   };
 }
 

@@ -10,7 +10,7 @@
  * Whatever is missing is skipped with a printed reason.
  */
 
-import { devicePut, jit, np, trace } from "../mod.ts"; // mod.ts registers cuda
+import { devicePut, jit, np, trace, valueAndGrad } from "../mod.ts"; // mod.ts registers cuda
 import type { Tensor } from "../core/tensor.ts";
 import { getDevice } from "../core/device.ts";
 import { optimize } from "../jit/passes.ts";
@@ -67,6 +67,14 @@ interface Case {
   /** Whether the CUDA plan has the CPU plan's steps (false where CUDA refuses more). */
   sameAsCpu: boolean;
 }
+
+/** An embedding lookup's loss and gradient: a take, and a scatter_add in the gradient. */
+const embedding = (table: Tensor, ids: Tensor) =>
+  valueAndGrad((w: Tensor) => np.sum(np.tanh(np.take(w, ids, 0)).mul(np.take(w, ids, 0))))(table);
+const someIds = (n: number, rows: number, seed: number) => {
+  const r = rng(seed);
+  return np.array(Array.from({ length: n }, () => Math.floor(r() * rows)), { dtype: "int32" });
+};
 
 const CASES: Case[] = [
   {
@@ -137,6 +145,15 @@ const CASES: Case[] = [
     fn: centered,
     args: () => [randomTensor([300, 300], 12)],
     shapes: ["block", "flat"],
+    sameAsCpu: false,
+  },
+  {
+    name: "take and scatter_add (an embedding and its gradient)",
+    fn: embedding as never,
+    args: () => [randomTensor([7, 5], 21), someIds(12, 7, 22)],
+    // index normalization, take, tanh (twice over: one per np.take), the loss, then two
+    // scatter_adds of two kernels each (a copy, then the atomic adds)
+    shapes: [...Array(5).fill("flat"), "block", ...Array(7).fill("flat")],
     sameAsCpu: false,
   },
 ];

@@ -24,6 +24,7 @@ import type { DotLayout } from "../cpu/library.ts";
 import { hasHalfFloats, normalizeHalfFloats } from "../float_normalize.ts";
 import { optimize } from "../passes.ts";
 import { renderMatmulKernel } from "./matmul.ts";
+import { hasGatherKernel, renderGatherKernels } from "./gather.ts";
 import { LoopGen, mergeGroups, Refuse } from "../cpu/loop_codegen.ts";
 import { type Buf, Planner, type Step } from "../cpu/plan.ts";
 import { type CudaKernelCode, CudaLoopGen } from "./kernel_codegen.ts";
@@ -126,11 +127,17 @@ export function renderCudaProgram(original: Graph, options: RenderOptions = {}):
     const planned = planner.plan();
     codes.clear();
     try {
-      steps = planned.map((step, i) => {
+      steps = planned.flatMap((step, i): CudaStep | CudaStep[] => {
         if (step.kind === "call" && step.eqn.prim.name === "dot_general") {
           const kernel = matmulStep(planner, `${prefix}k${i}`, step.eqn, step.layout!);
           codes.set(kernel.step, kernel.code);
           return kernel.step;
+        }
+        if (step.kind === "call" && hasGatherKernel(step.eqn)) {
+          return gatherSteps(planner, `${prefix}k${i}`, step.eqn).map(({ step, code }) => {
+            codes.set(step, code);
+            return step;
+          });
         }
         if (step.kind !== "loop") return hostStep(planner, step);
         const name = `${prefix}k${i}`;
@@ -245,6 +252,30 @@ function matmulStep(planner: Planner, name: string, eqn: Eqn, layout: DotLayout)
     matmul: { layout, dtype, a, b, out },
   };
   return { step, code };
+}
+
+/** The kernels of a take or scatter_add (`gather.ts`), as flat steps. */
+function gatherSteps(planner: Planner, name: string, eqn: Eqn) {
+  const bufOf = (a: Atom) => (a instanceof Literal ? planner.constBuf(a) : planner.bufOf(a)!);
+  const [x, idx, updates] = eqn.inputs.map(bufOf);
+  const out = planner.bufOf(eqn.outputs[0])!;
+  const names = { x: x.name, idx: idx.name, updates: updates?.name, out: out.name };
+  const what = `${eqn.prim.name} ${fmtAval(eqn.outputs[0].aval)}`;
+  return renderGatherKernels(name, eqn, names).map((code, k, all) => {
+    const step: CudaKernelStep = {
+      kind: "kernel",
+      name: code.name,
+      shape: "flat",
+      items: code.items,
+      threads: code.threads,
+      describe: all.length > 1 ? `${what} (${k === 0 ? "copy" : "atomic adds"})` : what,
+      // a take reads its operands; a scatter's copy reads the operand, and its atomic adds
+      // read the indices, the updates and the output the copy wrote
+      reads: new Set(all.length === 1 ? [x, idx] : k === 0 ? [x] : [idx, updates, out]),
+      writes: new Set([out]),
+    };
+    return { step, code };
+  });
 }
 
 function hostStep(planner: Planner, step: Step & { kind: "call" | "control" | "eager" }) {

@@ -125,3 +125,10 @@ static int emu_run(void (*kernel)(Table), const void* table, int grid, int threa
   return emu_launch(EmuCall<Table>::run, grid, threads);
 }
 }  // namespace
+
+/* Fibers switch only at barriers, so a read-modify-write is atomic here. */
+template <typename T> static inline T atomicAdd(T* address, T value) {
+  const T old = *address;
+  *address = old + value;
+  return old;
+}

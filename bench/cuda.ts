@@ -12,7 +12,7 @@
  * synchronized around each. `--tsv` prints `name<TAB>value<TAB>unit<TAB>note` rows (for
  * gpu-check's table); without a GPU it prints why and exits 0.
  *
- * Run: `deno run -A bench/cuda.ts [--tsv]`
+ * Run: `deno run -A bench/cuda.ts [--tsv] [bandwidth] [matmul] [mlp]`
  * @module
  */
 
@@ -20,8 +20,11 @@ import { devicePut, jit, np, type Tensor, tree, valueAndGrad } from "../mod.ts";
 import { cudaDriver, cudaStatus } from "../ffi/cuda.ts";
 import { allocateCudaBuffer, freeCudaBuffer } from "../ffi/cuda_device.ts";
 import { cublasStatus } from "../ffi/cublas.ts";
+import { setCudaGraphsEnabled } from "../jit/cuda/graph_replay.ts";
 
 const tsv = Deno.args.includes("--tsv");
+/** Parts named on the command line (bandwidth, matmul, mlp); none named: all. */
+const only = Deno.args.filter((a) => !a.startsWith("--"));
 const rows: [string, string, string, string][] = [];
 const row = (name: string, value: number | string, unit: string, note = "") => {
   const text = typeof value === "number" ? value.toFixed(value >= 100 ? 0 : 2) : value;
@@ -122,13 +125,21 @@ function benchMlp(): void {
       .astype("float32");
     const y = devicePut(onehot, "cuda");
     let p = devicePut(params, "cuda");
-    const t = timeGpu(() => {
+    // a training loop that frees what it replaces, so a call's buffers recur (CUDA graphs)
+    const tenSteps = () => {
       for (let i = 0; i < 10; i++) {
-        const [, next] = step(p, x, y) as [Tensor, P];
+        const [value, next] = step(p, x, y) as [Tensor, P];
+        value.dispose();
+        tree.leaves(p).forEach((w) => (w as Tensor).dispose());
         p = next;
       }
-    }, 5) / 10;
+    };
+    const t = timeGpu(tenSteps, 5) / 10;
     row(`kiln jit MLP step batch ${batch}`, t * 1e3, "ms", "784-512-512-10 SGD");
+    setCudaGraphsEnabled(false);
+    const direct = timeGpu(tenSteps, 5) / 10;
+    setCudaGraphsEnabled(true);
+    row(`kiln jit MLP step batch ${batch}, no graphs`, direct * 1e3, "ms", "kernel by kernel");
   }
 }
 
@@ -144,6 +155,7 @@ if (!status.available) {
       benchMlp,
     ]] as const
   ) {
+    if (only.length > 0 && !only.includes(name)) continue;
     try {
       part();
     } catch (error) {

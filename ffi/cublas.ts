@@ -23,6 +23,8 @@ const SYMBOLS = {
   cublasDestroy_v2: { parameters: ["pointer"], result: "i32" },
   cublasGetVersion_v2: { parameters: ["pointer", "buffer"], result: "i32" },
   cublasSetStream_v2: { parameters: ["pointer", "pointer"], result: "i32" },
+  // handle, workspace (a device pointer), bytes: cuBLAS 11.4 on
+  cublasSetWorkspace_v2: { parameters: ["pointer", "u64", "usize"], result: "i32", optional: true },
   // handle, transa, transb, m, n, k, alpha*, A*, Atype, lda, strideA, B*, Btype, ldb, strideB,
   // beta*, C*, Ctype, ldc, strideC, batchCount, computeType, algo
   cublasGemmStridedBatchedEx: {
@@ -214,10 +216,43 @@ export class Cublas {
     const out = new BigUint64Array(1);
     check("cublasCreate_v2", lib.cublasCreate_v2(out));
     const handle = Deno.UnsafePointer.create(out[0]);
-    check("cublasSetStream_v2", lib.cublasSetStream_v2(handle, null)); // Kiln's stream
     const version = new Int32Array(1);
     check("cublasGetVersion_v2", lib.cublasGetVersion_v2(handle, version));
-    return new Cublas(lib, handle, path, version[0]);
+    const blas = new Cublas(lib, handle, path, version[0]);
+    blas.bindStream(null); // Kiln's stream
+    return blas;
+  }
+
+  /**
+   * The workspace cuBLAS gets with every stream: without one it allocates its own, which a
+   * CUDA graph capture refuses (or, on newer versions, repeats for every graph). 32 MiB is
+   * what NVIDIA recommends for Hopper; allocated on first use, kept for the process.
+   */
+  private workspace = 0n;
+  private static readonly WORKSPACE_BYTES = 32 << 20;
+
+  /** Points the handle at `stream` with Kiln's workspace (setting a stream resets it). */
+  private bindStream(stream: Deno.PointerValue): void {
+    check("cublasSetStream_v2", this.lib.cublasSetStream_v2(this.handle, stream));
+    if (!this.lib.cublasSetWorkspace_v2) return;
+    if (this.workspace === 0n) this.workspace = cudaDriver().alloc(Cublas.WORKSPACE_BYTES);
+    check(
+      "cublasSetWorkspace_v2",
+      this.lib.cublasSetWorkspace_v2(this.handle, this.workspace, BigInt(Cublas.WORKSPACE_BYTES)),
+    );
+  }
+
+  /**
+   * Runs `queue` with this handle's calls going to `stream` (a stream capturing a CUDA graph),
+   * then binds it back to Kiln's stream, also when `queue` throws.
+   */
+  onStream(stream: Deno.PointerValue, queue: () => void): void {
+    this.bindStream(stream);
+    try {
+      queue();
+    } finally {
+      this.bindStream(null);
+    }
   }
 
   /** Whether {@linkcode gemm} takes this matmul (a float dtype, sizes within int32). */

@@ -13,70 +13,16 @@
  * @module
  */
 
-/** cuLaunchKernel's grid x, y, z, block x, y, z and dynamic shared memory bytes. */
-const LAUNCH_SIZES = ["u32", "u32", "u32", "u32", "u32", "u32", "u32"] as const;
+import {
+  ATTRIBUTE,
+  cString,
+  type Driver,
+  driverError,
+  openLibrary,
+  terminated,
+} from "./cuda_library.ts";
 
-/** The driver symbols Kiln uses (`_v2` where the header maps the name to a newer ABI). */
-const SYMBOLS = {
-  cuInit: { parameters: ["u32"], result: "i32" },
-  cuDriverGetVersion: { parameters: ["buffer"], result: "i32" },
-  cuGetErrorName: { parameters: ["i32", "buffer"], result: "i32" },
-  cuGetErrorString: { parameters: ["i32", "buffer"], result: "i32" },
-  cuDeviceGetCount: { parameters: ["buffer"], result: "i32" },
-  cuDeviceGet: { parameters: ["buffer", "i32"], result: "i32" },
-  cuDeviceGetName: { parameters: ["buffer", "i32", "i32"], result: "i32" },
-  cuDeviceGetAttribute: { parameters: ["buffer", "i32", "i32"], result: "i32" },
-  cuDeviceTotalMem_v2: { parameters: ["buffer", "i32"], result: "i32" },
-  cuDevicePrimaryCtxRetain: { parameters: ["buffer", "i32"], result: "i32" },
-  cuDevicePrimaryCtxRelease_v2: { parameters: ["i32"], result: "i32" },
-  cuCtxPushCurrent_v2: { parameters: ["pointer"], result: "i32" },
-  cuCtxPopCurrent_v2: { parameters: ["buffer"], result: "i32" },
-  cuCtxSynchronize: { parameters: [], result: "i32" },
-  cuMemGetInfo_v2: { parameters: ["buffer", "buffer"], result: "i32" },
-  cuMemAlloc_v2: { parameters: ["buffer", "usize"], result: "i32" },
-  cuMemFree_v2: { parameters: ["u64"], result: "i32" },
-  cuMemcpyHtoD_v2: { parameters: ["u64", "buffer", "usize"], result: "i32" },
-  cuMemcpyDtoH_v2: { parameters: ["buffer", "u64", "usize"], result: "i32" },
-  cuMemcpyDtoD_v2: { parameters: ["u64", "u64", "usize"], result: "i32" },
-  cuMemsetD8_v2: { parameters: ["u64", "u8", "usize"], result: "i32" },
-  cuModuleLoadData: { parameters: ["buffer", "buffer"], result: "i32" },
-  cuModuleUnload: { parameters: ["pointer"], result: "i32" },
-  cuModuleGetFunction: { parameters: ["buffer", "pointer", "buffer"], result: "i32" },
-  // f, grid x y z, block x y z, dynamic shared bytes, stream, void** kernelParams, void** extra
-  cuLaunchKernel: {
-    parameters: ["pointer", ...LAUNCH_SIZES, "pointer", "buffer", "pointer"],
-    result: "i32",
-  },
-  cuStreamCreate: { parameters: ["buffer", "u32"], result: "i32" },
-  cuStreamDestroy_v2: { parameters: ["pointer"], result: "i32" },
-  cuStreamSynchronize: { parameters: ["pointer"], result: "i32" },
-} as const satisfies Deno.ForeignLibraryInterface;
-
-type Driver = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
-
-/** `CUdevice_attribute` values used here (cuda.h). */
-const ATTRIBUTE = {
-  maxThreadsPerBlock: 1,
-  multiprocessorCount: 16,
-  computeCapabilityMajor: 75,
-  computeCapabilityMinor: 76,
-} as const;
-
-/** A failed driver call: which call, its `CUresult` code and name. */
-export class CudaError extends Error {
-  constructor(
-    /** The driver function, e.g. `cuMemAlloc_v2`. */
-    readonly call: string,
-    /** The `CUresult` code. */
-    readonly code: number,
-    /** The result's name, e.g. `CUDA_ERROR_OUT_OF_MEMORY`. */
-    readonly resultName: string,
-    description: string,
-  ) {
-    super(`CUDA: ${call} failed: ${resultName} (${code})${description ? `: ${description}` : ""}`);
-    this.name = "CudaError";
-  }
-}
+export { cString, CudaError, loaderMessage } from "./cuda_library.ts";
 
 /** Whether CUDA can be used in this process, and if not, why. */
 export interface CudaStatus {
@@ -106,32 +52,6 @@ export interface CudaModule {
   getFunction(name: string): Deno.PointerValue;
   /** Unloads the module; its functions must not be launched afterwards. */
   unload(): void;
-}
-
-/** Reads an environment variable; undefined when unset or without --allow-env. */
-function env(name: string): string | undefined {
-  try {
-    return Deno.env.get(name) || undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * The libcuda candidates, in order: `$KILN_LIBCUDA`, the loader's search (`libcuda.so.1`, as
- * installed by the driver), then the places drivers and containers put it.
- */
-function libraryCandidates(): string[] {
-  const explicit = env("KILN_LIBCUDA");
-  if (explicit) return [explicit];
-  return [
-    "libcuda.so.1",
-    "/usr/lib/x86_64-linux-gnu/libcuda.so.1",
-    "/usr/lib64/libcuda.so.1",
-    "/usr/local/nvidia/lib64/libcuda.so.1",
-    "/usr/lib/wsl/lib/libcuda.so.1",
-    "/usr/lib/aarch64-linux-gnu/libcuda.so.1",
-  ];
 }
 
 /** The driver after a successful start, or the reason it cannot start (both cached). */
@@ -172,39 +92,6 @@ export function cudaDriver(): CudaDriver {
   }
   if ("error" in state) throw state.error;
   return state.driver;
-}
-
-/** Opens libcuda from the first candidate that loads. */
-function openLibrary(): { symbols: Driver; path: string } {
-  let permission: Deno.PermissionState = "granted";
-  try {
-    permission = Deno.permissions.querySync({ name: "ffi" }).state;
-  } catch {
-    // Permissions API unavailable: let dlopen say what is wrong.
-  }
-  if (permission !== "granted") {
-    throw new Error("CUDA is unavailable: Kiln needs --allow-ffi to open libcuda");
-  }
-  const failures: string[] = [];
-  for (const path of libraryCandidates()) {
-    try {
-      return { symbols: Deno.dlopen(path, SYMBOLS).symbols, path };
-    } catch (error) {
-      failures.push(loaderMessage(error as Error, path));
-    }
-  }
-  throw new Error(
-    `CUDA is unavailable: no NVIDIA driver library (libcuda.so.1) could be opened ` +
-      `(set KILN_LIBCUDA to its path); tried ${failures.slice(0, 2).join("; ")}` +
-      (failures.length > 2 ? ` and ${failures.length - 2} more` : ""),
-  );
-}
-
-const decoder = new TextDecoder();
-
-/** A NUL-terminated UTF-8 copy of `text` for a `const char*` argument. */
-export function cString(text: string): Uint8Array {
-  return new TextEncoder().encode(`${text}\0`);
 }
 
 /** The driver: device 0's primary context, memory, modules and launches. */
@@ -256,7 +143,7 @@ export class CudaDriver {
     if (code !== 0) throw fail("cuDeviceTotalMem_v2", code);
     const info: CudaDeviceInfo = {
       ordinal: 0,
-      name: decoder.decode(nameBytes.subarray(0, end < 0 ? nameBytes.length : end)),
+      name: new TextDecoder().decode(nameBytes.subarray(0, end < 0 ? nameBytes.length : end)),
       computeCapability: [
         attribute(ATTRIBUTE.computeCapabilityMajor, "COMPUTE_CAPABILITY_MAJOR"),
         attribute(ATTRIBUTE.computeCapabilityMinor, "COMPUTE_CAPABILITY_MINOR"),
@@ -412,9 +299,16 @@ export class CudaDriver {
     this.check("cuCtxSynchronize", this.lib.cuCtxSynchronize());
   }
 
-  /** Creates a stream (flags 0: ordered with the legacy default stream). */
-  createStream(): Deno.PointerValue {
-    this.check("cuStreamCreate", this.lib.cuStreamCreate(this.out64, 0));
+  /**
+   * Creates a stream: ordered with the legacy default stream, or not (`nonBlocking`, as a
+   * stream that captures a graph must be, so that the capture never waits on other work).
+   */
+  createStream(nonBlocking = false): Deno.PointerValue {
+    const CU_STREAM_NON_BLOCKING = 1;
+    this.check(
+      "cuStreamCreate",
+      this.lib.cuStreamCreate(this.out64, nonBlocking ? CU_STREAM_NON_BLOCKING : 0),
+    );
     return Deno.UnsafePointer.create(this.out64[0]);
   }
 
@@ -428,9 +322,145 @@ export class CudaDriver {
     this.check("cuStreamDestroy_v2", this.lib.cuStreamDestroy_v2(stream));
   }
 
+  /** Whether the driver has the CUDA graph calls ({@linkcode beginCapture} and the rest). */
+  get supportsGraphs(): boolean {
+    const lib = this.lib;
+    return lib.cuStreamBeginCapture_v2 !== null && lib.cuStreamEndCapture !== null &&
+      lib.cuGraphInstantiateWithFlags !== null && lib.cuGraphLaunch !== null &&
+      lib.cuGraphExecDestroy !== null && lib.cuGraphDestroy !== null;
+  }
+
+  /**
+   * Starts capturing the work queued on `stream` (a created stream, not the legacy one) into a
+   * graph: until {@linkcode endCapture}, launches on it are recorded, not run. The mode is
+   * thread-local: a call on this thread that the capture cannot record (a synchronous copy, an
+   * allocation) fails and invalidates the capture instead of running.
+   */
+  beginCapture(stream: Deno.PointerValue): void {
+    const CU_STREAM_CAPTURE_MODE_THREAD_LOCAL = 1;
+    this.check(
+      "cuStreamBeginCapture_v2",
+      this.lib.cuStreamBeginCapture_v2!(stream, CU_STREAM_CAPTURE_MODE_THREAD_LOCAL),
+    );
+  }
+
+  /**
+   * Ends the capture on `stream` and instantiates what was recorded.
+   *
+   * @returns the executable graph, for {@linkcode launchGraph} and {@linkcode destroyGraph}
+   * @throws CudaError when the capture was invalidated or the graph cannot be instantiated
+   */
+  endCapture(stream: Deno.PointerValue): Deno.PointerValue {
+    this.check("cuStreamEndCapture", this.lib.cuStreamEndCapture!(stream, this.out64));
+    const graph = Deno.UnsafePointer.create(this.out64[0]);
+    try {
+      this.check(
+        "cuGraphInstantiateWithFlags",
+        this.lib.cuGraphInstantiateWithFlags!(this.out64, graph, 0n),
+      );
+    } finally {
+      // the executable graph is independent of the graph it was made from
+      this.lib.cuGraphDestroy!(graph);
+    }
+    return Deno.UnsafePointer.create(this.out64[0]);
+  }
+
+  /** Queues an executable graph on `stream` (default: the legacy stream, as kernels are). */
+  launchGraph(graph: Deno.PointerValue, stream: Deno.PointerValue = null): void {
+    this.check("cuGraphLaunch", this.lib.cuGraphLaunch!(graph, stream));
+  }
+
+  /** Frees an executable graph from {@linkcode endCapture} (after its queued launches). */
+  destroyGraph(graph: Deno.PointerValue): void {
+    this.check("cuGraphExecDestroy", this.lib.cuGraphExecDestroy!(graph));
+  }
+
+  /**
+   * Copies device memory into host bytes without blocking the JS thread: the copy is queued
+   * now (so it reads the buffer as it is after the work queued so far, whatever is queued
+   * later), into page-locked memory, and the returned promise resolves once it has landed.
+   * Falls back to the synchronous copy where the driver lacks the asynchronous calls.
+   */
+  async downloadAsync(destination: ArrayBufferView, source: bigint): Promise<void> {
+    const bytes = destination.byteLength;
+    const lib = this.lib;
+    if (bytes === 0) return;
+    if (
+      !lib.cuMemAllocHost_v2 || !lib.cuMemFreeHost || !lib.cuMemcpyDtoHAsync_v2 ||
+      !lib.cuEventCreate || !lib.cuEventRecord || !lib.cuEventQuery || !lib.cuEventDestroy_v2
+    ) {
+      return this.download(destination, source);
+    }
+    const staging = this.pinned.take(bytes);
+    let event: Deno.PointerValue = null;
+    try {
+      this.check(
+        "cuMemcpyDtoHAsync_v2",
+        lib.cuMemcpyDtoHAsync_v2(staging.pointer, source, BigInt(bytes), null),
+      );
+      const CU_EVENT_DISABLE_TIMING = 2, CUDA_ERROR_NOT_READY = 600;
+      this.check("cuEventCreate", lib.cuEventCreate(this.out64, CU_EVENT_DISABLE_TIMING));
+      event = Deno.UnsafePointer.create(this.out64[0]);
+      this.check("cuEventRecord", lib.cuEventRecord(event, null));
+      for (;;) {
+        const code = lib.cuEventQuery(event);
+        if (code !== CUDA_ERROR_NOT_READY) {
+          this.check("cuEventQuery", code);
+          break;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 0));
+      }
+      const landed = Deno.UnsafePointerView.getArrayBuffer(staging.pointer!, bytes);
+      new Uint8Array(destination.buffer, destination.byteOffset, bytes)
+        .set(new Uint8Array(landed));
+    } finally {
+      if (event !== null) lib.cuEventDestroy_v2(event);
+      this.pinned.give(staging);
+    }
+  }
+
+  /** Page-locked host blocks for {@linkcode downloadAsync}, kept for reuse. */
+  private readonly pinned = new PinnedPool(
+    (bytes) => {
+      this.check("cuMemAllocHost_v2", this.lib.cuMemAllocHost_v2!(this.out64, BigInt(bytes)));
+      return Deno.UnsafePointer.create(this.out64[0]);
+    },
+    (pointer) => this.check("cuMemFreeHost", this.lib.cuMemFreeHost!(pointer)),
+  );
+
   /** The device's context handle (for diagnostics). */
   get contextHandle(): Deno.PointerValue {
     return this.context;
+  }
+}
+
+/**
+ * Page-locked host blocks by power-of-two size: allocating one pins pages (slow), so a few
+ * are kept for the next read-back of a similar size.
+ */
+class PinnedPool {
+  private readonly free: { pointer: Deno.PointerValue; size: number }[] = [];
+  private static readonly KEEP = 8;
+  private static readonly KEEP_MAX_BYTES = 64 << 20;
+
+  constructor(
+    private readonly allocate: (bytes: number) => Deno.PointerValue,
+    private readonly release: (pointer: Deno.PointerValue) => void,
+  ) {}
+
+  /** A block of at least `bytes`. */
+  take(bytes: number): { pointer: Deno.PointerValue; size: number } {
+    const index = this.free.findIndex((b) => b.size >= bytes && b.size <= 2 * bytes);
+    if (index >= 0) return this.free.splice(index, 1)[0];
+    const size = 2 ** Math.ceil(Math.log2(Math.max(bytes, 4096)));
+    return { pointer: this.allocate(size), size };
+  }
+
+  /** Returns a block: kept when small and few enough, else freed. */
+  give(block: { pointer: Deno.PointerValue; size: number }): void {
+    if (block.size <= PinnedPool.KEEP_MAX_BYTES && this.free.length < PinnedPool.KEEP) {
+      this.free.push(block);
+    } else this.release(block.pointer);
   }
 }
 
@@ -459,39 +489,4 @@ export class KernelArguments {
       offset += n;
     });
   }
-}
-
-/** Builds the CudaError of a failed call, with the driver's name and description of `code`. */
-function driverError(lib: Driver, call: string, code: number): CudaError {
-  const text = (fn: "cuGetErrorName" | "cuGetErrorString"): string => {
-    try {
-      const out = new BigUint64Array(1);
-      if (lib[fn](code, out) !== 0 || out[0] === 0n) return "";
-      const pointer = Deno.UnsafePointer.create(out[0]);
-      return pointer === null ? "" : Deno.UnsafePointerView.getCString(pointer);
-    } catch {
-      return "";
-    }
-  };
-  return new CudaError(
-    call,
-    code,
-    text("cuGetErrorName") || `CUresult ${code}`,
-    text("cuGetErrorString"),
-  );
-}
-
-/** The loader's own words from a failed dlopen of `path`, without Deno's repeated prefix. */
-export function loaderMessage(error: Error, path: string): string {
-  const message = error.message.split("\n")[0].replace(/^(Could not open library: )+/, "");
-  return message.startsWith(path) ? message : `${path}: ${message}`;
-}
-
-/** The image, NUL-terminated unless it is a cubin (ELF): the driver reads PTX as a C string. */
-function terminated(image: Uint8Array): Uint8Array {
-  const elf = image[0] === 0x7f && image[1] === 0x45 && image[2] === 0x4c && image[3] === 0x46;
-  if (elf || image[image.length - 1] === 0) return image;
-  const out = new Uint8Array(image.length + 1);
-  out.set(image);
-  return out;
 }

@@ -1,6 +1,6 @@
 /**
  * The `cuda` device: tensors live in device memory ({@linkcode CudaBuffer}), moved with
- * synchronous copies, returned to a caching allocator by `dispose()` (a FinalizationRegistry
+ * synchronous copies (or, for `data()`, an asynchronous read-back), returned to a caching allocator by `dispose()` (a FinalizationRegistry
  * recycles forgotten buffers only as a backstop: it runs too late under memory pressure).
  *
  * Eager primitives run through an executor that the CUDA JIT installs
@@ -67,10 +67,25 @@ export class CachingAllocator {
     return b <= 1 << 20 ? Math.ceil(b / 512) * 512 : Math.ceil(b / (1 << 20)) * (1 << 20);
   }
 
-  /** A buffer of `bytes`: a cached block of its size class, or a new allocation. */
-  alloc(bytes: number): CudaBuffer {
+  /**
+   * A buffer of `bytes`: a cached block of its size class (one of `preferred` when any is
+   * free: a jitted call's outputs ask for the blocks they had before, so the call's buffers
+   * recur and its CUDA graph replays), or a new allocation.
+   */
+  alloc(bytes: number, preferred?: ReadonlySet<bigint>): CudaBuffer {
     const size = CachingAllocator.sizeClass(bytes);
-    const cached = this.blocks.get(size)?.pop();
+    const list = this.blocks.get(size);
+    let cached: bigint | undefined;
+    if (list && preferred && preferred.size > 0) {
+      // the most recently freed blocks only: a long list is not searched to its end
+      for (let i = list.length - 1; i >= Math.max(0, list.length - 64); i--) {
+        if (!preferred.has(list[i])) continue;
+        cached = list[i];
+        list.splice(i, 1);
+        break;
+      }
+    }
+    cached ??= list?.pop();
     if (cached !== undefined) {
       this.cachedBytes -= size;
       return new CudaBuffer(cached, bytes, size);
@@ -113,12 +128,17 @@ function cachingAllocator(driver: CudaDriver): CachingAllocator {
 
 /**
  * Allocates a buffer of `bytes` on the device (from the cache when a block of its size class
- * is free), released by `dispose()` or, failing that, when it is garbage collected.
+ * is free; one of `preferred` if any is), released by `dispose()` or, failing that, when it is
+ * garbage collected.
  *
  * @throws CudaError (CUDA_ERROR_OUT_OF_MEMORY, naming the size) when the device is full.
  */
-export function allocateCudaBuffer(bytes: number, driver: CudaDriver = cudaDriver()): CudaBuffer {
-  const buffer = cachingAllocator(driver).alloc(bytes);
+export function allocateCudaBuffer(
+  bytes: number,
+  driver: CudaDriver = cudaDriver(),
+  preferred?: ReadonlySet<bigint>,
+): CudaBuffer {
+  const buffer = cachingAllocator(driver).alloc(bytes, preferred);
   backstop!.register(buffer, { pointer: buffer.pointer, size: buffer.capacity }, buffer);
   return buffer;
 }
@@ -164,13 +184,23 @@ export interface CudaDevice extends Device {
  */
 export function createCudaDevice(): CudaDevice {
   const driver = cudaDriver();
-  const toHost = (buffer: unknown, dtype: DType, size: number): TypedArray => {
+  const hostArray = (buffer: unknown, dtype: DType, size: number): TypedArray => {
     const out = new STORAGE[dtype](size);
     const b = buffer as CudaBuffer;
     if (out.byteLength > b.bytes) {
       throw new Error(`cuda: reading ${size} ${dtype} elements from a ${b.bytes}-byte buffer`);
     }
-    driver.download(out, b.pointer);
+    return out;
+  };
+  const toHost = (buffer: unknown, dtype: DType, size: number): TypedArray => {
+    const out = hostArray(buffer, dtype, size);
+    driver.download(out, (buffer as CudaBuffer).pointer);
+    return out;
+  };
+  // the copy is queued at once (it sees the buffer as of now); the JS thread is free meanwhile
+  const toHostAsync = async (buffer: unknown, dtype: DType, size: number) => {
+    const out = hostArray(buffer, dtype, size);
+    await driver.downloadAsync(out, (buffer as CudaBuffer).pointer);
     return out;
   };
   return {
@@ -182,7 +212,7 @@ export function createCudaDevice(): CudaDevice {
       return buffer;
     },
     toHost,
-    toHostAsync: (buffer, dtype, size) => Promise.resolve(toHost(buffer, dtype, size)),
+    toHostAsync,
     execute(prim, inputs, inAvals, params, outAvals) {
       if (!executor) {
         throw new Error(

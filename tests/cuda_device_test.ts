@@ -168,6 +168,24 @@ Deno.test("cuda device: transfers, async reads, tidy and out-of-memory", async (
       assert.deepEqual(await y.data(), x.dataSync());
     }
   });
+  await t.step("ops that are views on cpu (identity transpose, reshape) copy on cuda", () => {
+    // (the 16-bit ones once failed: their outputs were looked up in the unnormalized graph)
+    const x = random([4], 12), m = random([2, 3], 13);
+    const transpose = (v: Tensor, perm: number[]) =>
+      bind(primitives.get("transpose")!, [v], { perm })[0]; // np.transpose returns v itself
+    const views = [
+      [transpose(onCuda(x), [0]), x],
+      [onCuda(m).reshape([3, 2]), m.reshape([3, 2])],
+      [transpose(onCuda(m), [0, 1]), m],
+      // 16-bit floats are planned as a normalized graph, whose outputs are other variables
+      [transpose(onCuda(x.astype("bfloat16")), [0]), x.astype("bfloat16")],
+      [onCuda(m.astype("float16")).reshape([6]), m.astype("float16").reshape([6])],
+    ] as const;
+    for (const [got, want] of views) {
+      assert.equal(got.device, "cuda");
+      assertClose(got, want, { rtol: 0, atol: 0 });
+    }
+  });
   await t.step("tidy returns a scope's device buffers at once", () => {
     const x = onCuda(random([64], 6));
     let inner: Tensor | undefined;

@@ -10,7 +10,13 @@ import { cudaStatus } from "../ffi/cuda.ts";
 import { fakeCudaEnvironment } from "./cuda_emulator.ts";
 import { assert } from "./helpers.ts";
 
-const FILES = ["cuda_test.ts", "cuda_matmul_test.ts", "cuda_half_test.ts", "cuda_device_test.ts"];
+const FILES = [
+  "cuda_test.ts",
+  "cuda_matmul_test.ts",
+  "cuda_half_test.ts",
+  "cuda_device_test.ts",
+  "cuda_graph_test.ts",
+];
 
 Deno.test("cuda (emulated on the CPU): the CUDA test files pass under the fake driver", async () => {
   if (Deno.env.get("KILN_CUDA_EMULATOR_DIR")) return; // already the emulated child

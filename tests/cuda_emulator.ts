@@ -124,18 +124,21 @@ export function buildEmulator(programs: CudaProgram[]): Emulator {
 
 /**
  * The environment under which a Kiln process's `cuda` device runs on the CPU emulation: the
- * fake libcuda + libnvrtc (`cuda_emulator/fake_cuda.c`, built through the build cache) as both
+ * fake libcuda + libnvrtc (`cuda_emulator/fake_cuda.c` and `fake_nvrtc.c`, built through the build cache) as both
  * libraries, cuBLAS off (matmuls run as rendered kernels), and a cache folder of its own, named
  * by the emulator's sources: the fake NVRTC's "images" are paths of libraries built with the
  * runtime header, so they must not outlive a change of either file.
  */
 export function fakeCudaEnvironment(): Record<string, string> {
-  const fakeSource = Deno.readTextFileSync(new URL("./cuda_emulator/fake_cuda.c", import.meta.url));
-  const fake = compileSharedLibrary([{ name: "fake_cuda.c", text: fakeSource }], {
+  const sources = ["fake_cuda.c", "fake_nvrtc.c"].map((name) => ({
+    name,
+    text: Deno.readTextFileSync(new URL(`./cuda_emulator/${name}`, import.meta.url)),
+  }));
+  const fake = compileSharedLibrary(sources, {
     flags: ["-O1", "-shared", "-fPIC"],
     libs: ["-ldl"],
   });
-  const version = createHash("sha256").update(fakeSource)
+  const version = createHash("sha256").update(sources[0].text).update(sources[1].text)
     .update(Deno.readTextFileSync(RUNTIME_HEADER)).digest("hex").slice(0, 16);
   const cache = `${cacheDirectory()}/cuda-emulator-${version}`;
   Deno.mkdirSync(cache, { recursive: true });

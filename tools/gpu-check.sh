@@ -48,7 +48,7 @@ row "cublas" "${KILN_CUBLAS:-toolkit or loader path}" "" ""
 # 1. the CUDA tests (GPU parts run only when cudaStatus() finds the device)
 log=$(mktemp)
 timeout "${GPU_CHECK_TEST_TIMEOUT:-240}" deno test -A tests/cuda_test.ts tests/cuda_matmul_test.ts \
-  tests/cuda_half_test.ts tests/cuda_device_test.ts >"$log" 2>&1
+  tests/cuda_half_test.ts tests/cuda_device_test.ts tests/cuda_graph_test.ts >"$log" 2>&1
 test_status=$?
 status=$test_status
 summary=$(grep -E '^(ok|FAILED) \| [0-9]+ passed' "$log" | tail -n 1)

@@ -2,7 +2,8 @@
  * The CUDA back end of the JIT: a graph rendered by `program.ts`, compiled by NVRTC (cached on
  * disk) for the device's compute capability, loaded once, and run on device buffers: a call
  * launches the kernels in order on the default stream, each with the pointer table as its
- * argument, and returns the output buffers without waiting for them (a read-back waits).
+ * argument (replayed as a CUDA graph once the call's buffers recur: `graph_replay.ts`), and
+ * returns the output buffers without waiting for them (a read-back waits).
  *
  * Also the eager path of the `cuda` device: one primitive is a one-equation graph, compiled
  * once per primitive, shapes and params ({@linkcode runEagerOnCuda}).
@@ -16,7 +17,7 @@
 
 import { debug } from "../../core/debug.ts";
 import { ITEMSIZE, STORAGE } from "../../core/dtype.ts";
-import { type Atom, type Eqn, Graph, Literal, Var } from "../../core/graph.ts";
+import { type Atom, type Eqn, fmtAval, Graph, Literal, Var } from "../../core/graph.ts";
 import type { Aval, Primitive } from "../../core/primitive.ts";
 import { type CudaDriver, cudaDriver, KernelArguments } from "../../ffi/cuda.ts";
 import { allocateCudaBuffer, type CudaBuffer, setCudaExecutor } from "../../ffi/cuda_device.ts";
@@ -25,6 +26,8 @@ import { Cublas, cublas, cublasStatus } from "../../ffi/cublas.ts";
 import type { Backend, CompiledGraph, CompileOptions } from "../backend.ts";
 import type { Buf } from "../cpu/plan.ts";
 import { runEquationOnHost } from "../host_step.ts";
+import { optimize } from "../passes.ts";
+import { GraphReplay } from "./graph_replay.ts";
 import {
   constantBlob,
   type CudaHostStep,
@@ -36,9 +39,11 @@ import {
 } from "./program.ts";
 
 /** Compiles `graph` for the CUDA device. */
-function compileForCuda(graph: Graph, _options: CompileOptions): CompiledGraph {
+function compileForCuda(original: Graph, _options: CompileOptions): CompiledGraph {
   const driver = cudaDriver();
-  const program = renderCudaProgram(graph);
+  const program = renderCudaProgram(original);
+  // the graph the program was planned from (16-bit floats normalized): its outputs' buffers
+  const graph = program.graph;
   const [major, minor] = driver.info.computeCapability;
   const target = nvrtc().target(major * 10 + minor);
   const image = compileCuda(program.source, { arch: target.arch, target: target.kind });
@@ -48,8 +53,10 @@ function compileForCuda(graph: Graph, _options: CompileOptions): CompiledGraph {
   // every kernel takes the pointer table by value: one argument of nIn + nOut + 2 words
   const args = new KernelArguments([nIn + nOut + 2]);
   const table = args.words;
-  // the steps in order: a kernel launch, a cuBLAS call, or a step run on the host
-  const actions = program.steps.flatMap((step): (() => void)[] => {
+  // the steps in order, each queued on a given stream: a kernel launch, a cuBLAS call (on the
+  // stream cuBLAS is bound to), or a step run on the host (only on the legacy stream)
+  type Action = (stream: Deno.PointerValue) => void;
+  const actions = program.steps.flatMap((step): Action[] => {
     if (step.kind !== "kernel") {
       debug(1, () => `cuda jit: host step (no CUDA kernel yet): ${step.describe}`);
       return [hostAction(step, program, table, driver)];
@@ -60,8 +67,16 @@ function compileForCuda(graph: Graph, _options: CompileOptions): CompiledGraph {
     const fn = module.getFunction(step.name);
     const grid: [number, number, number] = [launchGrid(step, driver.info.multiprocessors), 1, 1];
     const block: [number, number, number] = [step.threads, 1, 1];
-    return [() => driver.launch(fn, grid, block, args)];
+    return [(stream) => driver.launch(fn, grid, block, args, 0, stream)];
   });
+  const queue = (stream: Deno.PointerValue) => {
+    if (stream !== null && blas) blas.onStream(stream, () => actions.forEach((a) => a(stream)));
+    else for (const action of actions) action(stream);
+  };
+  // several launches and no host step: replay them as CUDA graphs (see graph_replay.ts)
+  const replay = actions.length > 1 && program.hostSteps.length === 0
+    ? new GraphReplay(driver, queue, { first: nIn, count: nOut })
+    : undefined;
   // constants and the arena live as long as the compiled graph; calls are ordered on one
   // stream, so they can share them
   const constants = allocateCudaBuffer(program.constBytes, driver);
@@ -72,6 +87,18 @@ function compileForCuda(graph: Graph, _options: CompileOptions): CompiledGraph {
     return b && b.kind === "out" && graph.outputs.indexOf(o) === j ? b : undefined;
   });
 
+  // where an output that no kernel writes is copied from, given the outputs of a run
+  const copiedFrom = graph.outputs.map((o, j) => {
+    if (outBuf[j] || o instanceof Literal) return undefined;
+    const first = graph.outputs.indexOf(o);
+    if (first !== j) return (outs: CudaBuffer[]) => outs[first].pointer;
+    // an input passed through, or a view of one (a reshape, an identity transpose)
+    const b = program.planner.bufOf(o);
+    if (!b) throw new Error(`cuda jit: output ${j} (${fmtAval(o.aval)}) has no buffer`);
+    const address = addressOf(b, nIn, nOut);
+    return () => address(table);
+  });
+
   return {
     kernelCount: program.steps.filter((s) => s.kind === "kernel" && s.items > 0).length,
     source: () => program.source,
@@ -79,25 +106,24 @@ function compileForCuda(graph: Graph, _options: CompileOptions): CompiledGraph {
     run(inputs) {
       const ins = inputs as unknown as CudaBuffer[];
       const outs: CudaBuffer[] = graph.outputs.map((o, j) =>
-        outBuf[j] ? allocateCudaBuffer(bytesOf(o.aval), driver) : undefined!
+        outBuf[j]
+          ? allocateCudaBuffer(bytesOf(o.aval), driver, replay?.preferredOutput(j))
+          : undefined!
       );
       if (ins.length !== nIn) throw new Error(`cuda jit: ${ins.length} inputs for ${nIn}`);
       ins.forEach((b, i) => (table[i] = b.pointer));
       outs.forEach((b, j) => (table[nIn + j] = b ? b.pointer : 0n));
       table[nIn + nOut] = constants.pointer;
       table[nIn + nOut + 1] = arena.pointer;
-      for (const action of actions) action();
-      // outputs no kernel writes: inputs passed through, literals, repeated outputs
+      if (replay) replay.run(table);
+      else queue(null);
+      // outputs no kernel writes: copies of literals, inputs, views of inputs, earlier outputs
       graph.outputs.forEach((o, j) => {
         if (outBuf[j]) return;
         const bytes = bytesOf(o.aval);
         const out = outs[j] = allocateCudaBuffer(bytes, driver);
-        const first = graph.outputs.indexOf(o);
         if (o instanceof Literal) driver.upload(out.pointer, o.value.dataSync());
-        else {
-          const source = first !== j ? outs[first] : ins[graph.inputs.indexOf(o)];
-          driver.copy(out.pointer, source.pointer, bytes);
-        }
+        else driver.copy(out.pointer, copiedFrom[j]!(outs), bytes);
       });
       return outs as never;
     },
@@ -186,7 +212,9 @@ export function runEagerOnCuda(
     const outs = outAvals.map((a) => new Var(a));
     const eqn: Eqn = { prim, inputs: ins, params, outputs: outs };
     try {
-      compiled = compileForCuda(new Graph(ins, [eqn], outs), { donated: ins.map(() => false) });
+      // simplified as the JIT's graphs are (an identity transpose becomes its input)
+      const graph = optimize(new Graph(ins, [eqn], outs));
+      compiled = compileForCuda(graph, { donated: ins.map(() => false) });
     } catch (error) {
       throw new Error(`cuda device: ${prim.name}: ${(error as Error).message}`, { cause: error });
     }

@@ -12,7 +12,12 @@
    - a module is that library (dlopen); a kernel is its launcher `emu_launch_NAME`, generated
      here for every `__global__` function; a launch runs the grid on the calling thread.
 
-   Launches are therefore synchronous, and one emulated multiprocessor keeps grids small. */
+   Launches are therefore synchronous, and one emulated multiprocessor keeps grids small.
+   Graphs: a stream's launches between cuStreamBeginCapture and cuStreamEndCapture are recorded
+   (with a copy of their parameters) and replayed by cuGraphLaunch. The capture is strict: any
+   other work (a copy, an allocation, a launch elsewhere) fails and invalidates it, so Kiln's
+   capture code meets the same refusals here as on a real driver. An event is "not ready" the
+   first time it is queried, so read-backs that poll are exercised. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <stdint.h>
@@ -31,8 +36,24 @@ enum {
   CUDA_ERROR_INVALID_IMAGE = 200,
   CUDA_ERROR_INVALID_HANDLE = 400,
   CUDA_ERROR_NOT_FOUND = 500,
+  CUDA_ERROR_NOT_READY = 600,
   CUDA_ERROR_LAUNCH_FAILED = 719,
+  CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED = 900,
+  CUDA_ERROR_STREAM_CAPTURE_INVALIDATED = 901,
 };
+
+/* The stream being captured (at most one here), and whether the capture was invalidated. */
+static void* capturing;
+static int capture_invalidated;
+
+/* Work that a capture cannot record: fails, and spoils the capture, while one is under way. */
+#define REFUSED_DURING_CAPTURE()                                    \
+  do {                                                              \
+    if (capturing) {                                                \
+      capture_invalidated = 1;                                      \
+      return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;                 \
+    }                                                               \
+  } while (0)
 
 static const char* error_name(int code) {
   switch (code) {
@@ -43,6 +64,9 @@ static const char* error_name(int code) {
     case CUDA_ERROR_INVALID_HANDLE: return "CUDA_ERROR_INVALID_HANDLE";
     case CUDA_ERROR_NOT_FOUND: return "CUDA_ERROR_NOT_FOUND";
     case CUDA_ERROR_LAUNCH_FAILED: return "CUDA_ERROR_LAUNCH_FAILED";
+    case CUDA_ERROR_NOT_READY: return "CUDA_ERROR_NOT_READY";
+    case CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED: return "CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED";
+    case CUDA_ERROR_STREAM_CAPTURE_INVALIDATED: return "CUDA_ERROR_STREAM_CAPTURE_INVALIDATED";
     default: return NULL;
   }
 }
@@ -56,6 +80,9 @@ static const char* error_string(int code) {
     case CUDA_ERROR_INVALID_HANDLE: return "invalid resource handle";
     case CUDA_ERROR_NOT_FOUND: return "named symbol not found";
     case CUDA_ERROR_LAUNCH_FAILED: return "unspecified launch failure";
+    case CUDA_ERROR_NOT_READY: return "device not ready";
+    case CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED: return "operation not permitted when stream is capturing";
+    case CUDA_ERROR_STREAM_CAPTURE_INVALIDATED: return "operation failed due to a previous error during capture";
     default: return NULL;
   }
 }
@@ -124,7 +151,10 @@ int cuCtxPushCurrent_v2(void* context) {
   return context == &primary_context ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE;
 }
 int cuCtxPopCurrent_v2(void** context) { *context = &primary_context; return CUDA_SUCCESS; }
-int cuCtxSynchronize(void) { return CUDA_SUCCESS; }
+int cuCtxSynchronize(void) {
+  REFUSED_DURING_CAPTURE();
+  return CUDA_SUCCESS;
+}
 
 int cuMemGetInfo_v2(size_t* free_bytes, size_t* total) {
   *total = memory_budget();
@@ -133,6 +163,7 @@ int cuMemGetInfo_v2(size_t* free_bytes, size_t* total) {
 }
 
 int cuMemAlloc_v2(uint64_t* pointer, size_t bytes) {
+  REFUSED_DURING_CAPTURE();
   if (bytes == 0) return CUDA_ERROR_INVALID_VALUE;
   if (memory_used + bytes > memory_budget()) return CUDA_ERROR_OUT_OF_MEMORY;
   char* block = aligned_alloc(HEADER_BYTES, HEADER_BYTES + ((bytes + 255) & ~(size_t)255));
@@ -144,6 +175,7 @@ int cuMemAlloc_v2(uint64_t* pointer, size_t bytes) {
 }
 
 int cuMemFree_v2(uint64_t pointer) {
+  REFUSED_DURING_CAPTURE();
   if (pointer == 0) return CUDA_ERROR_INVALID_VALUE;
   char* block = (char*)(uintptr_t)pointer - HEADER_BYTES;
   size_t bytes;
@@ -154,18 +186,22 @@ int cuMemFree_v2(uint64_t pointer) {
 }
 
 int cuMemcpyHtoD_v2(uint64_t destination, const void* source, size_t bytes) {
+  REFUSED_DURING_CAPTURE();
   memcpy((void*)(uintptr_t)destination, source, bytes);
   return CUDA_SUCCESS;
 }
 int cuMemcpyDtoH_v2(void* destination, uint64_t source, size_t bytes) {
+  REFUSED_DURING_CAPTURE();
   memcpy(destination, (const void*)(uintptr_t)source, bytes);
   return CUDA_SUCCESS;
 }
 int cuMemcpyDtoD_v2(uint64_t destination, uint64_t source, size_t bytes) {
+  REFUSED_DURING_CAPTURE();
   memmove((void*)(uintptr_t)destination, (const void*)(uintptr_t)source, bytes);
   return CUDA_SUCCESS;
 }
 int cuMemsetD8_v2(uint64_t destination, unsigned char value, size_t count) {
+  REFUSED_DURING_CAPTURE();
   memset((void*)(uintptr_t)destination, value, count);
   return CUDA_SUCCESS;
 }
@@ -185,176 +221,164 @@ int cuModuleUnload(void* module) {
   return dlclose(module) == 0 ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE;
 }
 
+/* A kernel handle: the module's launcher and the bytes of the kernel's parameter. */
+typedef int (*Launcher)(const void* table, int grid, int threads);
+typedef struct {
+  Launcher run;
+  size_t param_bytes;
+} Function;
+
 int cuModuleGetFunction(void** function, void* module, const char* name) {
   char symbol[512];
   snprintf(symbol, sizeof symbol, "emu_launch_%s", name);
-  *function = dlsym(module, symbol);
-  return *function ? CUDA_SUCCESS : CUDA_ERROR_NOT_FOUND;
+  Launcher run = (Launcher)dlsym(module, symbol);
+  snprintf(symbol, sizeof symbol, "emu_params_%s", name);
+  size_t (*param_bytes)(void) = (size_t (*)(void))dlsym(module, symbol);
+  if (!run || !param_bytes) return CUDA_ERROR_NOT_FOUND;
+  Function* f = malloc(sizeof *f); /* kept for the process, as modules are rarely unloaded */
+  f->run = run;
+  f->param_bytes = param_bytes();
+  *function = f;
+  return CUDA_SUCCESS;
 }
 
-typedef int (*Launcher)(const void* table, int grid, int threads);
+/* A recorded launch, and a graph: the launches of one capture, in order. */
+typedef struct {
+  Function* function;
+  int grid, threads;
+  void* params;
+} Node;
+typedef struct {
+  Node* nodes;
+  int count, capacity;
+} Graph;
+static Graph* recording;
 
 int cuLaunchKernel(void* function, unsigned gx, unsigned gy, unsigned gz, unsigned bx,
                    unsigned by, unsigned bz, unsigned shared, void* stream, void** params,
                    void** extra) {
-  (void)shared, (void)stream, (void)extra;
+  (void)shared, (void)extra;
   if (!function || !params) return CUDA_ERROR_INVALID_VALUE;
   if (gy != 1 || gz != 1 || by != 1 || bz != 1 || gx == 0 || bx == 0 || bx > 1024) {
     return CUDA_ERROR_INVALID_VALUE; /* Kiln's kernels are one-dimensional */
   }
-  return ((Launcher)function)(params[0], (int)gx, (int)bx) == 0 ? CUDA_SUCCESS
-                                                                 : CUDA_ERROR_LAUNCH_FAILED;
+  Function* f = function;
+  if (capturing && stream == capturing) {
+    if (recording->count == recording->capacity) {
+      recording->capacity = recording->capacity ? 2 * recording->capacity : 16;
+      recording->nodes = realloc(recording->nodes, recording->capacity * sizeof(Node));
+    }
+    Node* node = &recording->nodes[recording->count++];
+    *node = (Node){f, (int)gx, (int)bx, malloc(f->param_bytes)};
+    memcpy(node->params, params[0], f->param_bytes);
+    return CUDA_SUCCESS;
+  }
+  REFUSED_DURING_CAPTURE();
+  return f->run(params[0], (int)gx, (int)bx) == 0 ? CUDA_SUCCESS : CUDA_ERROR_LAUNCH_FAILED;
 }
 
-static int stream_token;
+static int stream_tokens[64], streams_made;
 int cuStreamCreate(void** stream, unsigned flags) {
   (void)flags;
-  *stream = &stream_token;
+  *stream = &stream_tokens[streams_made++ % 64];
   return CUDA_SUCCESS;
 }
 int cuStreamDestroy_v2(void* stream) { (void)stream; return CUDA_SUCCESS; }
-int cuStreamSynchronize(void* stream) { (void)stream; return CUDA_SUCCESS; }
-
-/* ---- NVRTC ------------------------------------------------------------------------------- */
-
-enum { NVRTC_SUCCESS = 0, NVRTC_ERROR_INVALID_INPUT = 3, NVRTC_ERROR_COMPILATION = 6 };
-
-typedef struct {
-  char* source;
-  char* log;
-  char* image; /* the built library's path */
-} Program;
-
-/* a version no real NVRTC has, so its cached images never mix with real ones */
-int nvrtcVersion(int* major, int* minor) {
-  *major = 0;
-  *minor = 1;
-  return NVRTC_SUCCESS;
+int cuStreamSynchronize(void* stream) {
+  if (stream != capturing) REFUSED_DURING_CAPTURE();
+  return CUDA_SUCCESS;
 }
 
-const char* nvrtcGetErrorString(int code) {
-  switch (code) {
-    case NVRTC_SUCCESS: return "NVRTC_SUCCESS";
-    case NVRTC_ERROR_INVALID_INPUT: return "NVRTC_ERROR_INVALID_INPUT";
-    case NVRTC_ERROR_COMPILATION: return "NVRTC_ERROR_COMPILATION";
-    default: return "NVRTC_ERROR_INTERNAL_ERROR";
+int cuStreamBeginCapture_v2(void* stream, int mode) {
+  (void)mode;
+  if (!stream) return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED; /* not the legacy stream */
+  if (capturing) return CUDA_ERROR_INVALID_VALUE;
+  capturing = stream;
+  capture_invalidated = 0;
+  recording = calloc(1, sizeof *recording);
+  return CUDA_SUCCESS;
+}
+
+int cuGraphDestroy(void* graph) {
+  Graph* g = graph;
+  if (!g) return CUDA_ERROR_INVALID_VALUE;
+  for (int i = 0; i < g->count; i++) free(g->nodes[i].params);
+  free(g->nodes);
+  free(g);
+  return CUDA_SUCCESS;
+}
+
+int cuStreamEndCapture(void* stream, void** graph) {
+  if (!capturing || stream != capturing) return CUDA_ERROR_INVALID_VALUE;
+  capturing = NULL;
+  *graph = NULL;
+  if (capture_invalidated) {
+    cuGraphDestroy(recording);
+    return CUDA_ERROR_STREAM_CAPTURE_INVALIDATED;
   }
+  *graph = recording;
+  return CUDA_SUCCESS;
 }
 
-int nvrtcCreateProgram(Program** program, const char* source, const char* name, int headers,
-                       const char* const* contents, const char* const* names) {
-  (void)name, (void)contents, (void)names;
-  if (headers != 0) return NVRTC_ERROR_INVALID_INPUT;
-  Program* p = calloc(1, sizeof *p);
-  p->source = strdup(source);
-  p->log = strdup("");
-  *program = p;
-  return NVRTC_SUCCESS;
-}
-
-int nvrtcDestroyProgram(Program** program) {
-  free((*program)->source);
-  free((*program)->log);
-  free((*program)->image);
-  free(*program);
-  *program = NULL;
-  return NVRTC_SUCCESS;
-}
-
-static uint64_t fnv1a(const char* text) {
-  uint64_t hash = 1469598103934665603ull;
-  for (; *text; text++) hash = (hash ^ (unsigned char)*text) * 1099511628211ull;
-  return hash;
-}
-
-/* Appends a launcher for every `__global__ void __launch_bounds__(N) NAME(` in `source`. */
-static void write_launchers(FILE* out, const char* source) {
-  const char* marker = "__global__ void __launch_bounds__(";
-  for (const char* at = strstr(source, marker); at; at = strstr(at, marker)) {
-    at = strchr(at + strlen(marker), ')');
-    if (!at) return;
-    at++;
-    while (*at == ' ') at++;
-    size_t length = strcspn(at, "( ");
-    fprintf(out,
-            "extern \"C\" int emu_launch_%.*s(const void* table, int grid, int threads) {\n"
-            "  return emu_run(%.*s, table, grid, threads);\n}\n",
-            (int)length, at, (int)length, at);
+/* An executable graph is a copy of the graph (the graph may be destroyed right after). */
+int cuGraphInstantiateWithFlags(void** exec, void* graph, unsigned long long flags) {
+  Graph* g = graph;
+  if (!g || flags != 0) return CUDA_ERROR_INVALID_VALUE;
+  Graph* copy = calloc(1, sizeof *copy);
+  copy->nodes = calloc(g->count ? g->count : 1, sizeof(Node));
+  copy->count = copy->capacity = g->count;
+  for (int i = 0; i < g->count; i++) {
+    copy->nodes[i] = g->nodes[i];
+    copy->nodes[i].params = malloc(g->nodes[i].function->param_bytes);
+    memcpy(copy->nodes[i].params, g->nodes[i].params, g->nodes[i].function->param_bytes);
   }
+  *exec = copy;
+  return CUDA_SUCCESS;
 }
+int cuGraphExecDestroy(void* exec) { return cuGraphDestroy(exec); }
 
-static char* read_text(const char* path) {
-  FILE* f = fopen(path, "rb");
-  if (!f) return strdup("");
-  fseek(f, 0, SEEK_END);
-  long size = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  char* text = calloc((size_t)size + 1, 1);
-  if (fread(text, 1, (size_t)size, f) != (size_t)size) text[0] = 0;
-  fclose(f);
-  return text;
-}
-
-static int fail_compilation(Program* p, const char* message) {
-  free(p->log);
-  p->log = strdup(message);
-  return NVRTC_ERROR_COMPILATION;
-}
-
-int nvrtcCompileProgram(Program* p, int count, const char* const* options) {
-  (void)count, (void)options;
-  const char* directory = getenv("KILN_CUDA_EMULATOR_DIR");
-  const char* header = getenv("KILN_CUDA_EMULATOR_HEADER");
-  if (!directory || !header) {
-    return fail_compilation(p, "set KILN_CUDA_EMULATOR_DIR and KILN_CUDA_EMULATOR_HEADER");
+int cuGraphLaunch(void* exec, void* stream) {
+  (void)stream;
+  REFUSED_DURING_CAPTURE();
+  Graph* g = exec;
+  if (!g) return CUDA_ERROR_INVALID_VALUE;
+  for (int i = 0; i < g->count; i++) {
+    Node* n = &g->nodes[i];
+    if (n->function->run(n->params, n->grid, n->threads) != 0) return CUDA_ERROR_LAUNCH_FAILED;
   }
-  char library[4096], source[4096], log[4096], command[16384];
-  uint64_t hash = fnv1a(p->source);
-  snprintf(library, sizeof library, "%s/emu-%016llx.so", directory, (unsigned long long)hash);
-  struct stat info;
-  if (stat(library, &info) != 0) {
-    snprintf(source, sizeof source, "%s/emu-%016llx-%d.cpp", directory,
-             (unsigned long long)hash, (int)getpid());
-    snprintf(log, sizeof log, "%s.log", source);
-    FILE* out = fopen(source, "w");
-    if (!out) return fail_compilation(p, "cannot write the emulated source");
-    fprintf(out, "#include \"%s\"\n%s\n", header, p->source);
-    write_launchers(out, p->source);
-    fclose(out);
-    snprintf(command, sizeof command,
-             "cc -x c++ -std=c++17 -O1 -w -shared -fPIC -Wl,-Bsymbolic -o '%s.tmp' '%s' "
-             "-lstdc++ -lm 2> '%s' && "
-             "mv '%s.tmp' '%s'",
-             source, source, log, source, library);
-    int status = system(command);
-    if (status != 0) {
-      char* text = read_text(log);
-      int result = fail_compilation(p, text);
-      free(text);
-      return result;
-    }
-    remove(source);
-    remove(log);
-  }
-  p->image = strdup(library);
-  return NVRTC_SUCCESS;
+  return CUDA_SUCCESS;
 }
 
-int nvrtcGetProgramLogSize(Program* p, size_t* size) {
-  *size = strlen(p->log) + 1;
-  return NVRTC_SUCCESS;
+/* ---- page-locked memory and events (for asynchronous read-back) ---------------------------- */
+
+int cuMemAllocHost_v2(void** pointer, size_t bytes) {
+  REFUSED_DURING_CAPTURE();
+  *pointer = malloc(bytes ? bytes : 1);
+  return *pointer ? CUDA_SUCCESS : CUDA_ERROR_OUT_OF_MEMORY;
 }
-int nvrtcGetProgramLog(Program* p, char* log) {
-  strcpy(log, p->log);
-  return NVRTC_SUCCESS;
+int cuMemFreeHost(void* pointer) {
+  free(pointer);
+  return CUDA_SUCCESS;
 }
-int nvrtcGetPTXSize(Program* p, size_t* size) {
-  if (!p->image) return NVRTC_ERROR_INVALID_INPUT;
-  *size = strlen(p->image) + 1;
-  return NVRTC_SUCCESS;
+int cuMemcpyDtoHAsync_v2(void* destination, uint64_t source, size_t bytes, void* stream) {
+  if (stream != capturing) REFUSED_DURING_CAPTURE();
+  memcpy(destination, (const void*)(uintptr_t)source, bytes);
+  return CUDA_SUCCESS;
 }
-int nvrtcGetPTX(Program* p, char* ptx) {
-  if (!p->image) return NVRTC_ERROR_INVALID_INPUT;
-  strcpy(ptx, p->image);
-  return NVRTC_SUCCESS;
+
+/* an event counts its queries: the first says "not ready" */
+int cuEventCreate(void** event, unsigned flags) {
+  (void)flags;
+  *event = calloc(1, sizeof(int));
+  return CUDA_SUCCESS;
+}
+int cuEventRecord(void* event, void* stream) {
+  if (stream != capturing) REFUSED_DURING_CAPTURE();
+  *(int*)event = 0;
+  return CUDA_SUCCESS;
+}
+int cuEventQuery(void* event) { return (*(int*)event)++ == 0 ? CUDA_ERROR_NOT_READY : CUDA_SUCCESS; }
+int cuEventDestroy_v2(void* event) {
+  free(event);
+  return CUDA_SUCCESS;
 }

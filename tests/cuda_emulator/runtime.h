@@ -124,6 +124,8 @@ static int emu_run(void (*kernel)(Table), const void* table, int grid, int threa
   memcpy(&EmuCall<Table>::table, table, sizeof(Table));
   return emu_launch(EmuCall<Table>::run, grid, threads);
 }
+/* Bytes of a kernel's parameter (its pointer table): what a captured launch keeps a copy of. */
+template <class Table> static size_t emu_param_bytes(void (*)(Table)) { return sizeof(Table); }
 }  // namespace
 
 /* Fibers switch only at barriers, so a read-modify-write is atomic here. */

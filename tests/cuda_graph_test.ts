@@ -1,0 +1,155 @@
+/**
+ * CUDA graphs for jitted calls (`jit/cuda/graph_replay.ts`) and asynchronous read-back: a
+ * replayed graph computes what kernel-by-kernel launches compute, picks the graph of the
+ * call's own buffers, and falls back to direct launches when capturing fails; `data()` reads a
+ * tensor as it was when called, without blocking.
+ *
+ * These need a CUDA device: a GPU, or the CPU emulation (`cuda_emulated_test.ts` runs this file
+ * under the fake driver, which records and replays captures). Without one, each test skips.
+ */
+
+import { devicePut, jit, np, type Tensor, valueAndGrad } from "../mod.ts";
+import { cudaDriver, cudaStatus } from "../ffi/cuda.ts";
+import { allocateCudaBuffer } from "../ffi/cuda_device.ts";
+import { cudaGraphStats, GraphReplay } from "../jit/cuda/graph_replay.ts";
+import { assert, assertClose, rng } from "./helpers.ts";
+
+const status = cudaStatus();
+const skipped = (what: string) => {
+  console.log(`  skipped ${what}: ${status.reason}`);
+};
+const random = (shape: number[], seed: number, scale = 1) => {
+  const r = rng(seed);
+  const size = shape.reduce((a, b) => a * b, 1);
+  return np.array(Array.from({ length: size }, () => scale * (2 * r() - 1))).reshape(shape);
+};
+const statsNow = () => ({ ...cudaGraphStats });
+const graphsHere = () => status.available && cudaDriver().supportsGraphs;
+
+type Params = { w: Tensor; b: Tensor }[];
+
+/** An MLP's SGD step: dozens of kernels (several fused groups per layer, forward and back). */
+function mlpStep(params: Params, x: Tensor, labels: Tensor) {
+  const loss = (ps: Params) => {
+    let h = x;
+    ps.forEach(({ w, b }, i) => {
+      h = np.matmul(h, w).add(b);
+      if (i < ps.length - 1) h = np.maximum(h, 0);
+    });
+    const logp = h.sub(np.log(np.sum(np.exp(h), -1, { keepdims: true })));
+    return np.mean(np.takeAlongAxis(logp, labels.reshape([-1, 1]), 1)).neg();
+  };
+  const [value, grads] = valueAndGrad(loss)(params);
+  const next = params.map((p, i) => ({
+    w: p.w.sub(grads[i].w.mul(0.3)),
+    b: p.b.sub(grads[i].b.mul(0.3)),
+  }));
+  return [value, next] as const;
+}
+
+Deno.test("cuda graphs: a training loop that disposes replays graphs, with cpu's numbers", () => {
+  if (!status.available) return skipped("CUDA graph replay");
+  const sizes = [10, 24, 16, 5];
+  const x = random([40, 10], 1);
+  const labels = np.argmax(np.matmul(x, random([10, 5], 2)), 1);
+  const train = (device: "cpu" | "cuda") => {
+    const step = jit(mlpStep, { device });
+    let params: Params = devicePut(
+      sizes.slice(1).map((n, i) => ({ w: random([sizes[i], n], 5 + i, 0.5), b: np.zeros([n]) })),
+      device,
+    );
+    const [xd, ld] = devicePut([x, labels], device);
+    const losses: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      const [value, next] = step(params, xd, ld);
+      losses.push(Number(value.item()));
+      value.dispose();
+      // as a training loop that frees what it replaces: the blocks come back, so tables recur
+      params.forEach((p) => (p.w.dispose(), p.b.dispose()));
+      params = next;
+    }
+    return { losses, params };
+  };
+  const cpu = train("cpu");
+  const before = statsNow();
+  const cuda = train("cuda");
+  assertClose(cuda.losses, cpu.losses, { rtol: 1e-4, atol: 1e-5 });
+  cuda.params.forEach((p, i) => {
+    assertClose(p.w, cpu.params[i].w, { rtol: 1e-4, atol: 1e-5 });
+    assertClose(p.b, cpu.params[i].b, { rtol: 1e-4, atol: 1e-5 });
+  });
+  if (graphsHere()) {
+    const after = statsNow();
+    assert.ok(after.captured > before.captured, "no CUDA graph was captured");
+    assert.ok(
+      after.replayed >= before.replayed + 4,
+      `replays: ${after.replayed - before.replayed}`,
+    );
+    assert.equal(after.failedCaptures, before.failedCaptures);
+  }
+});
+
+Deno.test("cuda graphs: each call replays the graph of its own buffers", () => {
+  if (!status.available) return skipped("CUDA graph selection");
+  // a reduction between elementwise work: several kernels per call
+  const f = (v: Tensor) => {
+    const centered = v.sub(np.mean(v, 1, { keepdims: true }));
+    return np.sum(centered.mul(centered), 1).add(np.max(v, 0).sum());
+  };
+  const inputs = [random([6, 33], 7), random([6, 33], 8)];
+  const want = inputs.map((v) => jit(f)(v));
+  const g = jit(f, { device: "cuda" });
+  const onCuda = inputs.map((v) => devicePut(v, "cuda"));
+  const before = statsNow();
+  for (const which of [0, 1, 0, 1, 0, 0, 1, 1, 0, 1]) {
+    const out = g(onCuda[which]);
+    assertClose(out, want[which], { rtol: 1e-5, atol: 1e-5 }, `input ${which}`);
+    out.dispose(); // the next call's output gets this block back
+  }
+  if (graphsHere() && g.lower(onCuda[0]).kernelCount > 1) {
+    const after = statsNow();
+    assert.equal(after.captured - before.captured, 2, "one graph per input");
+    assert.equal(after.replayed - before.replayed, 6);
+  }
+});
+
+Deno.test("cuda graphs: a failed capture falls back to direct launches for good", () => {
+  if (!status.available) return skipped("CUDA graph fallback");
+  const driver = cudaDriver();
+  const buffer = allocateCudaBuffer(4, driver);
+  const table = new BigUint64Array([buffer.pointer]);
+  const streams: (Deno.PointerValue)[] = [];
+  let written = 0;
+  const replay = new GraphReplay(driver, (stream) => {
+    streams.push(stream);
+    if (stream !== null) throw new Error("this step cannot be captured");
+    driver.upload(buffer.pointer, new Float32Array([++written]));
+  }, { first: 0, count: 1 });
+  const before = statsNow();
+  for (let i = 0; i < 4; i++) replay.run(table);
+  const back = new Float32Array(1);
+  driver.download(back, buffer.pointer);
+  assert.equal(back[0], 4, "every call ran");
+  assert.equal(written, 4);
+  const after = statsNow();
+  assert.equal(after.replayed, before.replayed);
+  if (driver.supportsGraphs) {
+    assert.equal(after.failedCaptures - before.failedCaptures, 1, "one try, then no more");
+    assert.equal(streams.filter((s) => s !== null).length, 1);
+  }
+});
+
+Deno.test("cuda: data() reads the tensor as it was when called, without blocking", async () => {
+  if (!status.available) return skipped("asynchronous read-back");
+  const values = random([1000], 11);
+  const x = devicePut(values, "cuda");
+  const pending = x.data();
+  x.dispose();
+  // the block is handed to the next allocation of its size and overwritten, after the read
+  const y = devicePut(np.full([1000], 7), "cuda");
+  const [got, again] = await Promise.all([pending, y.data()]);
+  assertClose(np.array(Array.from(got)), values, { rtol: 0, atol: 0 });
+  assert.ok(Array.from(again).every((v) => v === 7));
+  const empty = await devicePut(np.zeros([0]), "cuda").data();
+  assert.equal(empty.length, 0);
+});

@@ -10,7 +10,7 @@
  * Whatever is missing is skipped with a printed reason.
  */
 
-import { devicePut, jit, np, trace, valueAndGrad } from "../mod.ts"; // mod.ts registers cuda
+import { devicePut, jit, np, trace } from "../mod.ts"; // mod.ts registers cuda
 import type { Tensor } from "../core/tensor.ts";
 import { getDevice } from "../core/device.ts";
 import { optimize } from "../jit/passes.ts";
@@ -22,141 +22,11 @@ import { cudaBackend } from "../jit/cuda/backend.ts";
 import { CUDA_PRELUDE } from "../jit/cuda/prelude.ts";
 import { type CudaKernelStep, type CudaProgram, renderCudaProgram } from "../jit/cuda/program.ts";
 import { buildEmulator, realNvrtcStatus, staged } from "./cuda_emulator.ts";
-import { assert, assertClose, rng } from "./helpers.ts";
+import { type Case, CASES, layer, randomInts, randomTensor } from "./cuda_cases.ts";
+import { assert, assertClose } from "./helpers.ts";
 
 const status = cudaStatus();
 const skip = (what: string, reason: string) => console.log(`  skipped ${what}: ${reason}`);
-
-// ---- the functions rendered and run below ----
-
-const softmax = (x: Tensor) => {
-  const e = np.exp(x.sub(np.max(x, 1, { keepdims: true })));
-  return e.div(np.sum(e, 1, { keepdims: true }));
-};
-const logSoftmax = (x: Tensor) => x.sub(np.logsumexp(x, 1, { keepdims: true }));
-const chain = (x: Tensor, b: Tensor) => np.tanh(x.mul(2).add(b)).mul(x).sub(np.exp(x.neg()));
-const mixed = (x: Tensor, n: Tensor) => {
-  const k = n.floorDiv(3).add(n.mod(5)).maximum(n.neg());
-  return [np.where(n.gt(2), x.mul(k.astype("float32")), x.neg()), k, n.astype("uint32").mul(7)];
-};
-const views = (x: Tensor) => np.flip(x.T, 0).add(np.arange(8, undefined, 1)).mul(x.T);
-const columnSum = (x: Tensor) => np.sum(x, 0);
-const meanSquare = (x: Tensor) => np.mean(x.mul(x));
-const centered = (x: Tensor) => x.sub(np.mean(x)); // a global reduction under a 2-D epilogue
-const f64Stats = (x: Tensor) => [np.sum(x, 1), np.max(x, 1), np.min(x.abs(), 0)];
-const layer = (x: Tensor, w: Tensor, b: Tensor) => np.maximum(np.matmul(x, w).add(b), 0);
-
-function randomTensor(shape: number[], seed: number, dtype: "float32" | "float64" = "float32") {
-  const r = rng(seed);
-  const size = shape.reduce((a, b) => a * b, 1);
-  return np.array(Array.from({ length: size }, () => 4 * r() - 2), { dtype }).reshape(shape);
-}
-function randomInts(shape: number[], seed: number) {
-  const r = rng(seed);
-  const size = shape.reduce((a, b) => a * b, 1);
-  const data = Array.from({ length: size }, () => Math.floor(20 * r()) - 10);
-  return np.array(data, { dtype: "int32" }).reshape(shape);
-}
-
-interface Case {
-  name: string;
-  fn: (...xs: Tensor[]) => Tensor | Tensor[];
-  args: () => Tensor[];
-  /** Expected kernel shapes, in order. */
-  shapes: ("flat" | "block")[];
-  /** Whether the CUDA plan has the CPU plan's steps (false where CUDA refuses more). */
-  sameAsCpu: boolean;
-}
-
-/** An embedding lookup's loss and gradient: a take, and a scatter_add in the gradient. */
-const embedding = (table: Tensor, ids: Tensor) =>
-  valueAndGrad((w: Tensor) => np.sum(np.tanh(np.take(w, ids, 0)).mul(np.take(w, ids, 0))))(table);
-const someIds = (n: number, rows: number, seed: number) => {
-  const r = rng(seed);
-  return np.array(Array.from({ length: n }, () => Math.floor(r() * rows)), { dtype: "int32" });
-};
-
-const CASES: Case[] = [
-  {
-    name: "elementwise chain with a broadcast",
-    fn: chain,
-    args: () => [randomTensor([64, 100], 1), randomTensor([100], 2)],
-    shapes: ["flat"],
-    sameAsCpu: true,
-  },
-  {
-    name: "softmax",
-    fn: softmax,
-    args: () => [randomTensor([64, 1000], 3)],
-    shapes: ["block"],
-    sameAsCpu: true,
-  },
-  {
-    name: "log-softmax",
-    fn: logSoftmax,
-    args: () => [randomTensor([33, 70], 4)],
-    shapes: ["block"],
-    sameAsCpu: true,
-  },
-  {
-    name: "mixed dtypes",
-    fn: mixed as never,
-    args: () => [randomTensor([8, 16], 5), randomInts([8, 16], 6)],
-    shapes: ["flat", "flat", "flat"],
-    sameAsCpu: true,
-  },
-  {
-    name: "transpose, flip, iota",
-    fn: views,
-    args: () => [randomTensor([8, 12], 7)],
-    shapes: ["flat"],
-    sameAsCpu: true,
-  },
-  {
-    name: "column sum (many columns: flat)",
-    fn: columnSum,
-    args: () => [randomTensor([50, 2048], 8)],
-    shapes: ["flat"],
-    sameAsCpu: true,
-  },
-  {
-    name: "column sum (few columns: block)",
-    fn: columnSum,
-    args: () => [randomTensor([3000, 7], 9)],
-    shapes: ["block"],
-    sameAsCpu: true,
-  },
-  {
-    name: "mean of squares (a scalar)",
-    fn: meanSquare,
-    args: () => [randomTensor([300, 41], 10)],
-    shapes: ["block"],
-    sameAsCpu: true,
-  },
-  {
-    name: "float64 row and column reductions",
-    fn: f64Stats as never,
-    args: () => [randomTensor([40, 30], 11, "float64")],
-    shapes: ["block", "block", "block"],
-    sameAsCpu: true,
-  },
-  {
-    name: "global mean under a large epilogue",
-    fn: centered,
-    args: () => [randomTensor([300, 300], 12)],
-    shapes: ["block", "flat"],
-    sameAsCpu: false,
-  },
-  {
-    name: "take and scatter_add (an embedding and its gradient)",
-    fn: embedding as never,
-    args: () => [randomTensor([7, 5], 21), someIds(12, 7, 22)],
-    // index normalization, take, tanh (twice over: one per np.take), the loss, then two
-    // scatter_adds of two kernels each (a copy, then the atomic adds)
-    shapes: [...Array(5).fill("flat"), "block", ...Array(7).fill("flat")],
-    sameAsCpu: false,
-  },
-];
 
 const graphOf = (c: Case) => staged(c.fn, c.args()).graph;
 const kernelSteps = (steps: { kind: string }[]) =>

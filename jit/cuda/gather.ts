@@ -16,17 +16,7 @@ import type { DType } from "../../core/dtype.ts";
 import { splitAt } from "../../core/prims/reduce.ts";
 import { sizeOf } from "../../core/shape.ts";
 import type { Eqn } from "../../core/graph.ts";
-
-/** Threads per block of these kernels. */
-const THREADS = 256;
-
-/** A rendered kernel: text with `@TABLE@`/`@DECLS@` placeholders, flat over `items`. */
-export interface FlatKernelCode {
-  name: string;
-  text: string;
-  items: number;
-  threads: number;
-}
+import { flatCode, type FlatKernelCode } from "./flat_kernel.ts";
 
 /** The dtypes `atomicAdd` takes (the CPU's scatter_add types, 16-bit floats normalized away). */
 const ATOMIC_ADD = new Set<DType>(["float32", "float64", "int32", "uint32"]);
@@ -39,53 +29,39 @@ export function hasGatherKernel(eqn: Eqn): boolean {
   return name === "scatter_add" && ATOMIC_ADD.has(eqn.inputs[0].aval.dtype);
 }
 
-/** A grid-stride loop over `count` items (64-bit: gathers can pass 2^31 elements). */
-const loop = (count: number, body: string) =>
-  `for (long long e = (long long)blockIdx.x * blockDim.x + threadIdx.x; e < ${count}LL; ` +
-  `e += (long long)gridDim.x * blockDim.x) {\n${body}\n  }`;
-
-const kernel = (name: string, body: string) =>
-  `extern "C" __global__ void __launch_bounds__(${THREADS}) ${name}(const @TABLE@ P) {\n` +
-  `@DECLS@\n  ${body}\n}`;
-
 /**
- * The kernels of a `take` or `scatter_add`, in launch order; `names` are the buffers' C names
- * (operand, indices, updates for a scatter, output).
+ * The kernels of a `take` or `scatter_add`, in launch order; `inputs` are the operands' C
+ * names (operand, indices, and the updates of a scatter), `out` the output's.
  */
 export function renderGatherKernels(
   prefix: string,
   eqn: Eqn,
-  names: { x: string; idx: string; updates?: string; out: string },
+  inputs: string[],
+  out: string,
 ): FlatKernelCode[] {
+  const [xName, idxName, updatesName] = inputs;
   const x = eqn.inputs[0].aval;
   const [outer, len, inner] = splitAt(x.shape, (eqn.params as { axis: number }).axis);
   const nidx = sizeOf(eqn.inputs[1].aval.shape);
   // (o, j, i) of element e of an (outer, nidx, inner) array, and its operand position
   const source = `const long long i = e % ${inner}, r = e / ${inner};\n` +
     `    const long long o = r / ${nidx}, j = r % ${nidx};\n` +
-    `    const long long at = (o * ${len} + ${names.idx}[j]) * ${inner} + i;`;
+    `    const long long at = (o * ${len} + ${idxName}[j]) * ${inner} + i;`;
   const gathered = outer * nidx * inner;
   if (eqn.prim.name === "take") {
-    const body = loop(gathered, `    ${source}\n    ${names.out}[e] = ${names.x}[at];`);
-    return [{ name: prefix, text: kernel(prefix, body), items: gathered, threads: THREADS }];
+    return [flatCode(prefix, gathered, `    ${source}\n    ${out}[e] = ${xName}[at];`)];
   }
-  const copy = loop(sizeOf(x.shape), `    ${names.out}[e] = ${names.x}[e];`);
-  const add = loop(
-    gathered,
-    `    ${source}\n    atomicAdd(&${names.out}[at], ${names.updates}[e]);`,
-  );
+  // the atomic adds read the output the copy wrote
   return [
-    {
-      name: `${prefix}_copy`,
-      text: kernel(`${prefix}_copy`, copy),
-      items: sizeOf(x.shape),
-      threads: THREADS,
-    },
-    {
-      name: `${prefix}_add`,
-      text: kernel(`${prefix}_add`, add),
-      items: gathered,
-      threads: THREADS,
-    },
+    flatCode(`${prefix}_copy`, sizeOf(x.shape), `    ${out}[e] = ${xName}[e];`, {
+      reads: [0],
+      part: "copy",
+    }),
+    flatCode(
+      `${prefix}_add`,
+      gathered,
+      `    ${source}\n    atomicAdd(&${out}[at], ${updatesName}[e]);`,
+      { reads: [1, 2, "out"], part: "atomic adds" },
+    ),
   ];
 }

@@ -24,7 +24,7 @@ import type { DotLayout } from "../cpu/library.ts";
 import { hasHalfFloats, normalizeHalfFloats } from "../float_normalize.ts";
 import { optimize } from "../passes.ts";
 import { renderMatmulKernel } from "./matmul.ts";
-import { hasGatherKernel, renderGatherKernels } from "./gather.ts";
+import { hasLibraryKernel, renderLibraryKernels } from "./library_kernels.ts";
 import { LoopGen, mergeGroups, Refuse } from "../cpu/loop_codegen.ts";
 import { type Buf, Planner, type Step } from "../cpu/plan.ts";
 import { type CudaKernelCode, CudaLoopGen } from "./kernel_codegen.ts";
@@ -133,8 +133,8 @@ export function renderCudaProgram(original: Graph, options: RenderOptions = {}):
           codes.set(kernel.step, kernel.code);
           return kernel.step;
         }
-        if (step.kind === "call" && hasGatherKernel(step.eqn)) {
-          return gatherSteps(planner, `${prefix}k${i}`, step.eqn).map(({ step, code }) => {
+        if (step.kind === "call" && hasLibraryKernel(step.eqn)) {
+          return libraryKernelSteps(planner, `${prefix}k${i}`, step.eqn).map(({ step, code }) => {
             codes.set(step, code);
             return step;
           });
@@ -254,24 +254,24 @@ function matmulStep(planner: Planner, name: string, eqn: Eqn, layout: DotLayout)
   return { step, code };
 }
 
-/** The kernels of a take or scatter_add (`gather.ts`), as flat steps. */
-function gatherSteps(planner: Planner, name: string, eqn: Eqn) {
+/** The kernels of a library call (`library_kernels.ts`), as flat steps. */
+function libraryKernelSteps(planner: Planner, name: string, eqn: Eqn) {
   const bufOf = (a: Atom) => (a instanceof Literal ? planner.constBuf(a) : planner.bufOf(a)!);
-  const [x, idx, updates] = eqn.inputs.map(bufOf);
+  const inputs = eqn.inputs.map(bufOf);
   const out = planner.bufOf(eqn.outputs[0])!;
-  const names = { x: x.name, idx: idx.name, updates: updates?.name, out: out.name };
   const what = `${eqn.prim.name} ${fmtAval(eqn.outputs[0].aval)}`;
-  return renderGatherKernels(name, eqn, names).map((code, k, all) => {
+  const codes = renderLibraryKernels(name, eqn, inputs.map((b) => b.name), out.name);
+  return codes.map((code) => {
     const step: CudaKernelStep = {
       kind: "kernel",
       name: code.name,
       shape: "flat",
       items: code.items,
       threads: code.threads,
-      describe: all.length > 1 ? `${what} (${k === 0 ? "copy" : "atomic adds"})` : what,
-      // a take reads its operands; a scatter's copy reads the operand, and its atomic adds
-      // read the indices, the updates and the output the copy wrote
-      reads: new Set(all.length === 1 ? [x, idx] : k === 0 ? [x] : [idx, updates, out]),
+      describe: code.part ? `${what} (${code.part})` : what,
+      reads: new Set(
+        code.reads ? code.reads.map((r) => (r === "out" ? out : inputs[r])) : inputs,
+      ),
       writes: new Set([out]),
     };
     return { step, code };

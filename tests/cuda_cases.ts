@@ -4,7 +4,7 @@
  * @module
  */
 
-import { lax, np, valueAndGrad } from "../mod.ts";
+import { lax, nn, np, valueAndGrad } from "../mod.ts";
 import type { Tensor } from "../core/tensor.ts";
 import { rng } from "./helpers.ts";
 
@@ -78,6 +78,15 @@ const libraryCalls = (x: Tensor, start: Tensor) => {
     joined,
     written,
   ];
+};
+
+/** A CNN layer's loss and its gradients: convolutions, pools and their derivatives. */
+const cnnLayer = (x: Tensor, w: Tensor) => {
+  const [value, [dx, dw]] = valueAndGrad((xs: Tensor, ws: Tensor) => {
+    const h = np.maximum(lax.conv(xs, ws, [1, 1], "SAME"), 0);
+    return np.sum(nn.maxPool2d(h, 2).add(nn.avgPool2d(h, 2)));
+  }, { argnums: [0, 1] })(x, w) as [Tensor, Tensor[]];
+  return [value, dx, dw];
 };
 
 /** The rendered cases. */
@@ -167,6 +176,15 @@ export const CASES: Case[] = [
     args: () => [randomTensor([6, 5], 23), np.array(2, { dtype: "int32" })],
     // a dynamic update slice is a copy then a write
     shapes: Array(13).fill("flat"),
+    sameAsCpu: false,
+  },
+  {
+    name: "convolution, pools and their gradients (library calls)",
+    fn: cnnLayer as never,
+    args: () => [randomTensor([2, 3, 6, 6], 24), randomTensor([4, 3, 3, 3], 25)],
+    // conv, relu, two pools, the loss (a block reduction), the max pool's scatter, the relu's
+    // and avg pool's cotangent, the weight gradient (zeros, then partial sums), the input's
+    shapes: ["flat", "flat", "flat", "flat", "block", ...Array(5).fill("flat")],
     sameAsCpu: false,
   },
 ];

@@ -9,9 +9,9 @@
  * once per primitive, shapes and params ({@linkcode runEagerOnCuda}).
  *
  * Matmuls run through cuBLAS when it is found (`ffi/cublas.ts`), else as the rendered tiled
- * kernel. Steps without a CUDA kernel yet (the CPU's other library calls: convolutions, gathers
- * and scatters, windows, sorts; control flow) run on the host, correct but synchronizing
- * ({@linkcode hostAction}). Not yet: donation.
+ * kernel; the CPU's other library calls mostly have CUDA kernels (`library_kernels.ts`). Steps
+ * without one (sorts, the non-additive scatters, control flow) run on the host, correct but
+ * synchronizing ({@linkcode hostAction}). Not yet: donation.
  * @module
  */
 

@@ -5,6 +5,8 @@
  * @module
  */
 
+import { stridesOf } from "../../core/shape.ts";
+
 /** Threads per block of these kernels. */
 export const FLAT_THREADS = 256;
 
@@ -66,4 +68,31 @@ export function unravel(shape: readonly number[], index = "e", prefix = "idx"): 
     );
   }
   return lines.join("\n    ");
+}
+
+/**
+ * Nested loops over `extents` (loop variables `v0, v1, ...`), each opening with `check(d)`
+ * (a statement that may `continue`), around `body`.
+ */
+export function nest(
+  extents: readonly number[],
+  variable: string,
+  check: (d: number) => string,
+  body: string,
+): string {
+  let text = body;
+  for (let d = extents.length - 1; d >= 0; d--) {
+    text =
+      `for (long long ${variable}${d} = 0; ${variable}${d} < ${
+        extents[d]
+      }; ${variable}${d}++) {\n` +
+      `      ${check(d)}\n      ${text}\n    }`;
+  }
+  return text;
+}
+
+/** The flat offset of `v0, v1, ...` (or of `expr(d)`) in a row-major `shape`. */
+export function offsetIn(shape: readonly number[], expr: (d: number) => string): string {
+  const strides = stridesOf(shape);
+  return shape.map((_, d) => `${expr(d)} * ${strides[d]}LL`).join(" + ") || "0";
 }

@@ -143,6 +143,21 @@ export function allocateCudaBuffer(
   return buffer;
 }
 
+/**
+ * Moves `buffer`'s memory into a new buffer (a jitted call writing an output into a donated
+ * input): the old one reads as disposed, so disposing the donated tensor frees nothing.
+ *
+ * @throws Error when `buffer` was already disposed.
+ */
+export function adoptCudaBuffer(buffer: CudaBuffer): CudaBuffer {
+  const pointer = buffer.pointer; // throws once disposed
+  backstop?.unregister(buffer);
+  buffer.release();
+  const adopted = new CudaBuffer(pointer, buffer.bytes, buffer.capacity);
+  backstop!.register(adopted, { pointer, size: adopted.capacity }, adopted);
+  return adopted;
+}
+
 /** Returns a buffer's memory to the cache now (idempotent). */
 export function freeCudaBuffer(buffer: CudaBuffer, driver: CudaDriver = cudaDriver()): void {
   const pointer = buffer.release();

@@ -10,7 +10,7 @@
 
 import { devicePut, jit, np, type Tensor, valueAndGrad } from "../mod.ts";
 import { cudaDriver, cudaStatus } from "../ffi/cuda.ts";
-import { allocateCudaBuffer } from "../ffi/cuda_device.ts";
+import { allocateCudaBuffer, type CudaBuffer } from "../ffi/cuda_device.ts";
 import { cudaGraphStats, GraphReplay } from "../jit/cuda/graph_replay.ts";
 import { assert, assertClose, rng } from "./helpers.ts";
 
@@ -87,6 +87,36 @@ Deno.test("cuda graphs: a training loop that disposes replays graphs, with cpu's
     );
     assert.equal(after.failedCaptures, before.failedCaptures);
   }
+});
+
+Deno.test("cuda: donated arguments are updated in place, with cpu's numbers", () => {
+  if (!status.available) return skipped("donation");
+  const sizes = [6, 8, 3];
+  const x = random([12, 6], 31);
+  const labels = np.argmax(np.matmul(x, random([6, 3], 32)), 1);
+  const init = () =>
+    sizes.slice(1).map((n, i) => ({ w: random([sizes[i], n], 33 + i, 0.5), b: random([n], 40) }));
+  const want = jit(mlpStep)(init(), x, labels);
+  const step = jit(mlpStep, { device: "cuda", donateArgnums: 0 });
+  const params = devicePut(init(), "cuda");
+  const addressOf = (t: Tensor) => (t.buffer("test") as CudaBuffer).pointer;
+  const before = params.map((p) => [addressOf(p.w), addressOf(p.b)]);
+  const [xd, ld] = devicePut([x, labels], "cuda");
+  const [value, next] = step(params, xd, ld);
+  assertClose(value, want[0], { rtol: 1e-5, atol: 1e-6 });
+  next.forEach((p, i) => {
+    assertClose(p.w, want[1][i].w, { rtol: 1e-5, atol: 1e-6 });
+    assertClose(p.b, want[1][i].b, { rtol: 1e-5, atol: 1e-6 });
+    // the update w - lr·g reads w only where it writes: written into w's memory
+    assert.deepEqual([addressOf(p.w), addressOf(p.b)], before[i], `layer ${i} not in place`);
+  });
+  assert.ok(params.every((p) => p.w.isDisposed && p.b.isDisposed), "donated inputs deleted");
+  assert.throws(() => params[0].w.dataSync(), /disposed/);
+  // the same buffer passed twice, donated: the output gets memory of its own
+  const twice = jit((a: Tensor, b: Tensor) => a.add(b), { device: "cuda", donateArgnums: [0, 1] });
+  const v = devicePut(random([5], 41), "cuda");
+  const expected = v.to("cpu").mul(2);
+  assertClose(twice(v, v), expected, { rtol: 0, atol: 0 });
 });
 
 Deno.test("cuda graphs: each call replays the graph of its own buffers", () => {

@@ -19,6 +19,7 @@ import { LIBRARY_PROTOTYPES } from "./library.ts";
 import { hasHalfFloats, normalizeHalfFloats } from "../float_normalize.ts";
 import { optimize } from "../passes.ts";
 import { runEquationOnHost } from "../host_step.ts";
+import { donate } from "../donation.ts";
 import { type Buf, Planner, type Step } from "./plan.ts";
 import { C_PRELUDE } from "./scalar_ops.ts";
 import {
@@ -29,31 +30,6 @@ import {
   type StepCode,
   type Unit,
 } from "./steps.ts";
-
-/** Writes outputs into donated inputs where that is safe. */
-function donate(codes: StepCode[], planner: Planner, donated: boolean[]): void {
-  const graph = planner.graph;
-  const lastRead = new Map<Buf, number>();
-  codes.forEach((c, s) => c.reads.forEach((b) => lastRead.set(b, s)));
-  const used = new Set<Buf>();
-  codes.forEach((c, s) => {
-    for (const out of c.writes) {
-      if (out.kind !== "out") continue;
-      graph.inputs.forEach((v, i) => {
-        if (out.alias || !donated[i] || graph.outputs.includes(v)) return;
-        const inBuf = planner.bufOf(v)!;
-        if (used.has(inBuf) || inBuf.dtype !== out.dtype || inBuf.size !== out.size) return;
-        if ((lastRead.get(inBuf) ?? -1) > s) return;
-        if (c.reads.has(inBuf)) {
-          const forms = c.loads?.get(inBuf);
-          if (!forms || c.writes.size !== 1 || [...forms].some((f) => f !== c.storeForm)) return;
-        }
-        out.alias = inBuf;
-        used.add(inBuf);
-      });
-    }
-  });
-}
 
 const libraries = new Map<string, Deno.DynamicLibrary<Record<string, Deno.ForeignFunction>>>();
 

@@ -11,7 +11,8 @@
  * Matmuls run through cuBLAS when it is found (`ffi/cublas.ts`), else as the rendered tiled
  * kernel; the CPU's other library calls mostly have CUDA kernels (`library_kernels.ts`). Steps
  * without one (sorts, the non-additive scatters, control flow) run on the host, correct but
- * synchronizing ({@linkcode hostAction}). Not yet: donation.
+ * synchronizing ({@linkcode hostAction}). Outputs may be written into donated inputs
+ * (`donateArgnums`): the output takes over the input's memory.
  * @module
  */
 
@@ -20,13 +21,19 @@ import { ITEMSIZE, STORAGE } from "../../core/dtype.ts";
 import { type Atom, type Eqn, fmtAval, Graph, Literal, Var } from "../../core/graph.ts";
 import type { Aval, Primitive } from "../../core/primitive.ts";
 import { type CudaDriver, cudaDriver, KernelArguments } from "../../ffi/cuda.ts";
-import { allocateCudaBuffer, type CudaBuffer, setCudaExecutor } from "../../ffi/cuda_device.ts";
+import {
+  adoptCudaBuffer,
+  allocateCudaBuffer,
+  type CudaBuffer,
+  setCudaExecutor,
+} from "../../ffi/cuda_device.ts";
 import { compileCuda, nvrtc } from "../../ffi/nvrtc.ts";
 import { Cublas, cublas, cublasStatus } from "../../ffi/cublas.ts";
 import type { Backend, CompiledGraph, CompileOptions } from "../backend.ts";
 import type { Buf } from "../cpu/plan.ts";
 import { runEquationOnHost } from "../host_step.ts";
 import { optimize } from "../passes.ts";
+import { donate } from "../donation.ts";
 import { GraphReplay } from "./graph_replay.ts";
 import {
   constantBlob,
@@ -39,9 +46,11 @@ import {
 } from "./program.ts";
 
 /** Compiles `graph` for the CUDA device. */
-function compileForCuda(original: Graph, _options: CompileOptions): CompiledGraph {
+function compileForCuda(original: Graph, options: CompileOptions): CompiledGraph {
   const driver = cudaDriver();
   const program = renderCudaProgram(original);
+  // outputs written in place into donated inputs: only the pointer table changes
+  donate(program.steps, program.planner, options.donated);
   // the graph the program was planned from (16-bit floats normalized): its outputs' buffers
   const graph = program.graph;
   const [major, minor] = driver.info.computeCapability;
@@ -105,13 +114,17 @@ function compileForCuda(original: Graph, _options: CompileOptions): CompiledGrap
     groups: () => program.steps.map((s) => s.describe),
     run(inputs) {
       const ins = inputs as unknown as CudaBuffer[];
-      const outs: CudaBuffer[] = graph.outputs.map((o, j) =>
-        outBuf[j]
-          ? allocateCudaBuffer(bytesOf(o.aval), driver, replay?.preferredOutput(j))
-          : undefined!
-      );
       if (ins.length !== nIn) throw new Error(`cuda jit: ${ins.length} inputs for ${nIn}`);
       ins.forEach((b, i) => (table[i] = b.pointer));
+      const outs: CudaBuffer[] = graph.outputs.map((o, j) => {
+        const b = outBuf[j];
+        if (!b) return undefined!;
+        // a donated input's memory becomes the output's (unless the call passes that buffer
+        // as another input too: then the output gets memory of its own, equally correct)
+        const donor = b.alias ? ins[b.alias.index] : undefined;
+        if (donor && ins.indexOf(donor) === ins.lastIndexOf(donor)) return adoptCudaBuffer(donor);
+        return allocateCudaBuffer(bytesOf(o.aval), driver, replay?.preferredOutput(j));
+      });
       outs.forEach((b, j) => (table[nIn + j] = b ? b.pointer : 0n));
       table[nIn + nOut] = constants.pointer;
       table[nIn + nOut + 1] = arena.pointer;

@@ -46,6 +46,10 @@ export interface CudaKernelStep {
   writes: Set<Buf>;
   /** For a dot_general: its matmul, which the back end may run through cuBLAS instead. */
   matmul?: CudaMatmul;
+  /** A loop kernel's loads (the index forms of each buffer it reads), for donation. */
+  loads?: Map<Buf, Set<string>>;
+  /** A loop kernel's store index form, for donation. */
+  storeForm?: string;
 }
 
 /** A dot_general as a batched matmul on buffers (the planner's layout). */
@@ -151,6 +155,8 @@ export function renderCudaProgram(original: Graph, options: RenderOptions = {}):
           describe: describeKernel(step.roots[0].aval, code),
           reads: new Set(code.loads.keys()),
           writes: new Set(step.roots.map((r) => planner.bufOf(r)!)),
+          loads: code.loads,
+          storeForm: code.storeForm,
         };
         codes.set(kernel, code);
         return kernel;

@@ -208,6 +208,32 @@ Deno.test("jit cpu: kernel counts and donation", async (t) => {
     }, avals);
     checkAgainstEager(apart, avals.map((a) => randomData(r, a)));
   });
+  await t.step("a kept value and its elementwise consumer run as one loop", () => {
+    // h = x·W + b is kept (an output, as for a relu's backward pass) and relu(h) feeds a
+    // matmul: one loop stores both, instead of writing h and reading it back
+    const avals: Aval[] = [
+      { shape: [6, 5], dtype: "float32" },
+      { shape: [5, 4], dtype: "float32" },
+      { shape: [4], dtype: "float32" },
+      { shape: [4, 3], dtype: "float32" },
+    ];
+    const graph = traceGraph((x, w, b, v) => {
+      const h = np.add(np.matmul(x, w), b);
+      return [np.matmul(np.maximum(h, 0), v), h];
+    }, avals);
+    const compiled = cpuBackend.compile(graph, { donated: avals.map(() => false) });
+    const groups = compiled.groups();
+    assert.equal(compiled.kernelCount, 3, groups.join("; "));
+    assert.ok(groups.some((g) => /add, max/.test(g)), groups.join("; "));
+    checkAgainstEager(graph, avals.map((a) => randomData(r, a)));
+    // read between the two (here by a matmul): they stay apart, and stay correct
+    const apart = traceGraph((x, w, b, v) => {
+      const h = np.add(np.matmul(x, w), b);
+      const early = np.matmul(h, v);
+      return [np.add(np.matmul(np.maximum(h, 0), v), early), h];
+    }, avals);
+    checkAgainstEager(apart, avals.map((a) => randomData(r, a)));
+  });
   await t.step("column sums read rows contiguously", () => {
     for (const shape of [[9, 37], [4, 6, 37], [1, 37]]) {
       const x: Aval = { shape, dtype: "float32" };

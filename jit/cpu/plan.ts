@@ -385,7 +385,41 @@ export class Planner implements PlanContext {
         if (ri.vars.delete(h)) { for (const v of info.vars) ri.vars.add(v); }
       }
     }
+    this.fuseConsumers(candidates.filter((v) => m.has(v)), reads, result, blocked);
     return result;
+  }
+
+  /**
+   * Producer-consumer fusion (XLA's multi-output fusion). An elementwise value `h` that stays
+   * materialized for a later reader (`h = x·W + b`, kept for the relu's backward pass) and an
+   * elementwise root of its shape applied to it directly (`relu(h)`, materialized for the next
+   * matmul) run as one loop storing both at the consumer's place: `h` is computed once and
+   * never read back. Skipped when a step between the two reads `h`, or either is in a group.
+   * `candidates`: the materialized loop roots, in graph order.
+   */
+  private fuseConsumers(
+    candidates: Var[],
+    reads: Map<Var, { vars: Set<Var>; reduces: boolean }>,
+    result: Map<Var, Var[]>,
+    blocked: (group: Var[]) => boolean,
+  ): void {
+    const sameShape = (a: Var, b: Var) =>
+      a.aval.shape.length === b.aval.shape.length &&
+      a.aval.shape.every((d, i) => d === b.aval.shape[i]);
+    for (const h of candidates) {
+      if (result.has(h) || reads.get(h)!.reduces || this.forced.has(h)) continue;
+      for (const c of this.consumers.get(h) ?? []) {
+        const r = c.outputs[0];
+        const direct = ELEMENTWISE.has(c.prim.name) && candidates.includes(r) &&
+          !reads.get(r)!.reduces;
+        if (!direct || result.has(r) || this.forced.has(r) || !sameShape(h, r)) continue;
+        const group = [h, r];
+        if (blocked(group)) continue;
+        result.set(h, group);
+        result.set(r, group);
+        break;
+      }
+    }
   }
 
   /** A chain of views ending in a graph input, a literal or iota: free to recompute. */

@@ -233,6 +233,7 @@ export class Cublas {
 
   /** Points the handle at `stream` with Kiln's workspace (setting a stream resets it). */
   private bindStream(stream: Deno.PointerValue): void {
+    this.checkAlive("cublasSetStream_v2");
     check("cublasSetStream_v2", this.lib.cublasSetStream_v2(this.handle, stream));
     if (!this.lib.cublasSetWorkspace_v2) return;
     if (this.workspace === 0n) this.workspace = cudaDriver().alloc(Cublas.WORKSPACE_BYTES);
@@ -270,6 +271,7 @@ export class Cublas {
         `cuBLAS: no gemm for ${call.dtype} (${call.m}x${call.k} @ ${call.k}x${call.n})`,
       );
     }
+    this.checkAlive("cublasGemmStridedBatchedEx");
     const { batch, m, n, k } = call;
     // column-major: Cᵀ (n, m) = op(B)ᵀ (n, k) · op(A)ᵀ (k, m)
     const [alpha, beta] = t.alpha === "f32"
@@ -305,10 +307,21 @@ export class Cublas {
     );
   }
 
-  /** Releases the handle (cuBLAS is not usable afterwards). */
+  /**
+   * Releases the handle. This object is unusable afterwards (its calls throw instead of
+   * passing a freed handle); `cublas()` opens a new one.
+   */
   destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
     this.lib.cublasDestroy_v2(this.handle);
     state = undefined;
+  }
+
+  private destroyed = false;
+
+  private checkAlive(call: string): void {
+    if (this.destroyed) throw new Error(`cuBLAS: ${call} on a destroyed handle`);
   }
 }
 

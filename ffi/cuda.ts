@@ -391,30 +391,45 @@ export class CudaDriver {
     ) {
       return this.download(destination, source);
     }
-    const staging = this.pinned.take(bytes);
-    let event: Deno.PointerValue = null;
+    let staging: { pointer: Deno.PointerValue; size: number };
     try {
+      staging = this.pinned.take(bytes);
+    } catch {
+      return this.download(destination, source); // no page-locked memory to spare
+    }
+    const CU_EVENT_DISABLE_TIMING = 2, CUDA_ERROR_NOT_READY = 600;
+    let event: Deno.PointerValue = null;
+    let queued = false;
+    try {
+      // the event first: once the copy is queued, nothing may fail before it is waited for
+      this.check("cuEventCreate", lib.cuEventCreate(this.out64, CU_EVENT_DISABLE_TIMING));
+      event = Deno.UnsafePointer.create(this.out64[0]);
       this.check(
         "cuMemcpyDtoHAsync_v2",
         lib.cuMemcpyDtoHAsync_v2(staging.pointer, source, BigInt(bytes), null),
       );
-      const CU_EVENT_DISABLE_TIMING = 2, CUDA_ERROR_NOT_READY = 600;
-      this.check("cuEventCreate", lib.cuEventCreate(this.out64, CU_EVENT_DISABLE_TIMING));
-      event = Deno.UnsafePointer.create(this.out64[0]);
+      queued = true;
       this.check("cuEventRecord", lib.cuEventRecord(event, null));
+      // poll: briefly in a loop (a small read lands within microseconds), then between turns
+      // of the event loop (a timer tick costs about a millisecond)
+      const spinUntil = performance.now() + 0.2;
       for (;;) {
         const code = lib.cuEventQuery(event);
         if (code !== CUDA_ERROR_NOT_READY) {
           this.check("cuEventQuery", code);
           break;
         }
+        if (performance.now() < spinUntil) continue;
         await new Promise((resolve) => setTimeout(resolve, 0));
       }
-      const landed = Deno.UnsafePointerView.getArrayBuffer(staging.pointer!, bytes);
-      new Uint8Array(destination.buffer, destination.byteOffset, bytes)
-        .set(new Uint8Array(landed));
+      queued = false;
+      new Deno.UnsafePointerView(staging.pointer!).copyInto(
+        new Uint8Array(destination.buffer, destination.byteOffset, bytes),
+      );
     } finally {
       if (event !== null) lib.cuEventDestroy_v2(event);
+      // a copy queued but not waited for (an error after it) may still write the block
+      if (queued) lib.cuCtxSynchronize();
       this.pinned.give(staging);
     }
   }
@@ -442,6 +457,7 @@ class PinnedPool {
   private readonly free: { pointer: Deno.PointerValue; size: number }[] = [];
   private static readonly KEEP = 8;
   private static readonly KEEP_MAX_BYTES = 64 << 20;
+  private static readonly SMALLEST = 4096;
 
   constructor(
     private readonly allocate: (bytes: number) => Deno.PointerValue,
@@ -450,9 +466,12 @@ class PinnedPool {
 
   /** A block of at least `bytes`. */
   take(bytes: number): { pointer: Deno.PointerValue; size: number } {
-    const index = this.free.findIndex((b) => b.size >= bytes && b.size <= 2 * bytes);
+    // a block fits when it is not more than twice the size (the smallest blocks are 4 KiB)
+    const index = this.free.findIndex((b) =>
+      b.size >= bytes && b.size <= Math.max(2 * bytes, PinnedPool.SMALLEST)
+    );
     if (index >= 0) return this.free.splice(index, 1)[0];
-    const size = 2 ** Math.ceil(Math.log2(Math.max(bytes, 4096)));
+    const size = 2 ** Math.ceil(Math.log2(Math.max(bytes, PinnedPool.SMALLEST)));
     return { pointer: this.allocate(size), size };
   }
 

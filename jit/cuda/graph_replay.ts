@@ -50,6 +50,9 @@ export function setCudaGraphsEnabled(on: boolean): void {
   enabled = on;
 }
 
+/** The stream captures are recorded on (created on first use, kept for the process). */
+let captureStream: Deno.PointerValue = null;
+
 /** Executable graphs to destroy once their compiled graph is garbage collected. */
 const reclaim = new FinalizationRegistry<{ driver: CudaDriver; graphs: Deno.PointerValue[] }>(
   ({ driver, graphs }) => {
@@ -74,7 +77,6 @@ export class GraphReplay {
   private readonly seen: BigUint64Array[] = [];
   /** The executable graphs, shared with the finalizer. */
   private readonly owned: { driver: CudaDriver; graphs: Deno.PointerValue[] };
-  private stream: Deno.PointerValue = null;
   private failed = false;
   /** Per output: the addresses it has in the kept and remembered tables. */
   private preferred: Set<bigint>[] = [];
@@ -142,8 +144,17 @@ export class GraphReplay {
       cudaGraphStats.direct++;
       return;
     }
+    try {
+      this.driver.launchGraph(graph);
+    } catch (error) {
+      // not launched: run this call directly, and launch directly from now on
+      this.driver.destroyGraph(graph);
+      this.giveUp(error);
+      this.queue(null);
+      cudaGraphStats.direct++;
+      return;
+    }
     this.keep(table, graph);
-    this.driver.launchGraph(graph);
     cudaGraphStats.captured++;
   }
 
@@ -154,26 +165,32 @@ export class GraphReplay {
     let graph: Deno.PointerValue | null = null;
     try {
       if (!driver.supportsGraphs) throw new Error("the driver has no CUDA graph calls");
-      this.stream ??= driver.createStream(true);
-      driver.beginCapture(this.stream);
+      // captures never overlap (they are synchronous): one stream serves them all
+      captureStream ??= driver.createStream(true);
+      driver.beginCapture(captureStream);
       try {
-        this.queue(this.stream);
+        this.queue(captureStream);
       } catch (queueError) {
         error = queueError;
       }
       // end the capture even after a failure, so the stream is usable again
-      graph = driver.endCapture(this.stream);
+      graph = driver.endCapture(captureStream);
     } catch (captureError) {
       error ??= captureError;
     }
     if (error === undefined) return graph;
     if (graph !== null) driver.destroyGraph(graph);
+    this.giveUp(error);
+    return null;
+  }
+
+  /** Launches directly from now on (a capture or a graph launch failed). */
+  private giveUp(error: unknown): void {
     this.failed = true;
     this.seen.length = 0;
     this.updatePreferred();
     cudaGraphStats.failedCaptures++;
     debug(1, () => `cuda jit: no CUDA graph, launching kernel by kernel: ${String(error)}`);
-    return null;
   }
 
   private keep(table: BigUint64Array, graph: Deno.PointerValue): void {

@@ -24,20 +24,31 @@ Deno.test("cuda (emulated on the CPU): the CUDA test files pass under the fake d
   if (real.available) {
     return console.log(`  skipped the emulated run: a CUDA device is present (${real.reason})`);
   }
-  const files = FILES.map((f) => new URL(f, import.meta.url).pathname);
+  // every file with the fake cuBLAS (matmuls through it), then the matmul tests without it
+  // (matmuls as rendered kernels, through the whole device)
+  await runEmulated(FILES, fakeCudaEnvironment(), "emulated CUDA");
+  await runEmulated(
+    ["cuda_matmul_test.ts"],
+    fakeCudaEnvironment({ cublas: false }),
+    "emulated CUDA without cuBLAS",
+  );
+});
+
+async function runEmulated(names: string[], env: Record<string, string>, label: string) {
+  const files = names.map((f) => new URL(f, import.meta.url).pathname);
   const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
     args: ["test", "--allow-all", "--no-check", ...files],
-    env: { ...fakeCudaEnvironment(), NO_COLOR: "1" },
+    env: { ...env, NO_COLOR: "1" },
     stdout: "piped",
     stderr: "piped",
   }).output();
   const output = new TextDecoder().decode(stdout) + new TextDecoder().decode(stderr);
   const summary = output.match(/^(ok|FAILED) \| .*$/m)?.[0] ?? "no summary";
-  console.log(`  emulated CUDA: ${summary}`);
+  console.log(`  ${label}: ${summary}`);
   const failures = output.split("\n").filter((l) => /FAILED|error/i.test(l)).slice(0, 40);
   assert.equal(
     code,
     0,
-    `the emulated CUDA tests failed:\n${failures.join("\n")}\n${output.slice(-3000)}`,
+    `the ${label} tests failed:\n${failures.join("\n")}\n${output.slice(-3000)}`,
   );
-});
+}

@@ -4,8 +4,8 @@
  * the CUDA builtins and runs a block's threads as fibers that switch at barriers (see there).
  *
  * Two ways in: {@linkcode buildEmulator} runs rendered programs directly on host arrays;
- * {@linkcode fakeCudaEnvironment} builds `cuda_emulator/fake_cuda.c`, a fake libcuda and
- * libnvrtc on the same runtime, under which a Kiln process's whole `cuda` device runs.
+ * {@linkcode fakeCudaEnvironment} builds `cuda_emulator/`'s fake libcuda, libnvrtc and
+ * libcublas on the same runtime, under which a Kiln process's whole `cuda` device runs.
  */
 
 import { createHash } from "node:crypto";
@@ -123,14 +123,16 @@ export function buildEmulator(programs: CudaProgram[]): Emulator {
 }
 
 /**
- * The environment under which a Kiln process's `cuda` device runs on the CPU emulation: the
- * fake libcuda + libnvrtc (`cuda_emulator/fake_cuda.c` and `fake_nvrtc.c`, built through the build cache) as both
- * libraries, cuBLAS off (matmuls run as rendered kernels), and a cache folder of its own, named
- * by the emulator's sources: the fake NVRTC's "images" are paths of libraries built with the
- * runtime header, so they must not outlive a change of either file.
+ * The environment under which a Kiln process's `cuda` device runs on the CPU emulation: one
+ * library built from `cuda_emulator/` (through the build cache) as libcuda, libnvrtc and
+ * libcublas (`fake_cuda.c`, `fake_nvrtc.c`, `fake_cublas.c`; `cublas: false` turns cuBLAS off,
+ * so matmuls run as rendered kernels), and a cache folder of its own, named by the emulator's
+ * sources: the fake NVRTC's "images" are paths of libraries built with the runtime header, so
+ * they must not outlive a change of either.
  */
-export function fakeCudaEnvironment(): Record<string, string> {
-  const sources = ["fake_cuda.c", "fake_nvrtc.c"].map((name) => ({
+export function fakeCudaEnvironment(options: { cublas?: boolean } = {}): Record<string, string> {
+  const files = ["fake_cuda.h", "fake_cuda.c", "fake_nvrtc.c", "fake_cublas.c"];
+  const sources = files.map((name) => ({
     name,
     text: Deno.readTextFileSync(new URL(`./cuda_emulator/${name}`, import.meta.url)),
   }));
@@ -138,14 +140,15 @@ export function fakeCudaEnvironment(): Record<string, string> {
     flags: ["-O1", "-shared", "-fPIC"],
     libs: ["-ldl"],
   });
-  const version = createHash("sha256").update(sources[0].text).update(sources[1].text)
-    .update(Deno.readTextFileSync(RUNTIME_HEADER)).digest("hex").slice(0, 16);
+  const hash = createHash("sha256");
+  for (const source of sources) hash.update(source.text);
+  const version = hash.update(Deno.readTextFileSync(RUNTIME_HEADER)).digest("hex").slice(0, 16);
   const cache = `${cacheDirectory()}/cuda-emulator-${version}`;
   Deno.mkdirSync(cache, { recursive: true });
   return {
     KILN_LIBCUDA: fake,
     KILN_NVRTC: fake,
-    KILN_CUBLAS: "0",
+    KILN_CUBLAS: options.cublas === false ? "0" : fake,
     KILN_CACHE_DIR: cache,
     KILN_CUDA_EMULATOR_DIR: cache,
     KILN_CUDA_EMULATOR_HEADER: new URL(RUNTIME_HEADER).pathname,

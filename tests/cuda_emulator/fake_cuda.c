@@ -27,6 +27,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fake_cuda.h"
+
 /* ---- the driver API ---------------------------------------------------------------------- */
 
 enum {
@@ -221,12 +223,8 @@ int cuModuleUnload(void* module) {
   return dlclose(module) == 0 ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE;
 }
 
-/* A kernel handle: the module's launcher and the bytes of the kernel's parameter. */
-typedef int (*Launcher)(const void* table, int grid, int threads);
-typedef struct {
-  Launcher run;
-  size_t param_bytes;
-} Function;
+/* A kernel handle is a Function (fake_cuda.h): the module's launcher and the bytes of the
+   kernel's parameter. */
 
 int cuModuleGetFunction(void** function, void* module, const char* name) {
   char symbol[512];
@@ -262,19 +260,22 @@ int cuLaunchKernel(void* function, unsigned gx, unsigned gy, unsigned gz, unsign
   if (gy != 1 || gz != 1 || by != 1 || bz != 1 || gx == 0 || bx == 0 || bx > 1024) {
     return CUDA_ERROR_INVALID_VALUE; /* Kiln's kernels are one-dimensional */
   }
-  Function* f = function;
+  return emu_submit(function, stream, params[0], (int)gx, (int)bx);
+}
+
+int emu_submit(Function* f, void* stream, const void* params, int grid, int threads) {
   if (capturing && stream == capturing) {
     if (recording->count == recording->capacity) {
       recording->capacity = recording->capacity ? 2 * recording->capacity : 16;
       recording->nodes = realloc(recording->nodes, recording->capacity * sizeof(Node));
     }
     Node* node = &recording->nodes[recording->count++];
-    *node = (Node){f, (int)gx, (int)bx, malloc(f->param_bytes)};
-    memcpy(node->params, params[0], f->param_bytes);
+    *node = (Node){f, grid, threads, malloc(f->param_bytes)};
+    memcpy(node->params, params, f->param_bytes);
     return CUDA_SUCCESS;
   }
   REFUSED_DURING_CAPTURE();
-  return f->run(params[0], (int)gx, (int)bx) == 0 ? CUDA_SUCCESS : CUDA_ERROR_LAUNCH_FAILED;
+  return f->run(params, grid, threads) == 0 ? CUDA_SUCCESS : CUDA_ERROR_LAUNCH_FAILED;
 }
 
 static int stream_tokens[64], streams_made;

@@ -270,7 +270,7 @@ function matmulCases(): Case[] {
     out.push({
       name: `matmul ${n}`,
       inputs: [u(n, n), u(n, n)],
-      kiln: np.matmul,
+      kiln: (a: Tensor, b: Tensor) => np.matmul(a, b),
       ...same("a @ b"),
     });
   }
@@ -278,10 +278,15 @@ function matmulCases(): Case[] {
     {
       name: "matmul batched 32x128x128",
       inputs: [u(32, 128, 128), u(32, 128, 128)],
-      kiln: np.matmul,
+      kiln: (a: Tensor, b: Tensor) => np.matmul(a, b),
       ...same("a @ b"),
     },
-    { name: "matvec 1024² @ 1024", inputs: [u(K, K), u(K)], kiln: np.matmul, ...same("a @ b") },
+    {
+      name: "matvec 1024² @ 1024",
+      inputs: [u(K, K), u(K)],
+      kiln: (a: Tensor, b: Tensor) => np.matmul(a, b),
+      ...same("a @ b"),
+    },
     {
       name: "conv2d 3x3 N8 32->64 56x56",
       inputs: [u(8, 32, 56, 56), u(64, 32, 3, 3)],
@@ -421,7 +426,12 @@ function latencyCases(): Case[] {
       numpy: "np.exp(a)",
       torch: "torch.exp(a)",
     },
-    { name: "tiny matmul 4x4", inputs: [u(4, 4), u(4, 4)], kiln: np.matmul, ...same("a @ b") },
+    {
+      name: "tiny matmul 4x4",
+      inputs: [u(4, 4), u(4, 4)],
+      kiln: (a: Tensor, b: Tensor) => np.matmul(a, b),
+      ...same("a @ b"),
+    },
   ];
 }
 

@@ -6,7 +6,8 @@
  * - matmul n = 8192 in float32 and bfloat16 (TFLOP/s; cuBLAS through PyTorch is measured by
  *   `tools/gpu-check.sh` beside it);
  * - the jitted SGD step of the MLP 784-512-512-10 (softmax cross-entropy) at batch 128 and
- *   4096 (ms per step; JAX's jit is measured by `tools/gpu-check.sh`).
+ *   4096 (ms per step; JAX's jit is measured by `tools/gpu-check.sh`): replaying CUDA graphs,
+ *   kernel by kernel, and with TF32 matmuls (precision "default", JAX's default on a GPU).
  *
  * Each figure is the best of several timed runs after a warm-up (compilation), with the device
  * synchronized around each. `--tsv` prints `name<TAB>value<TAB>unit<TAB>note` rows (for
@@ -16,7 +17,15 @@
  * @module
  */
 
-import { devicePut, jit, np, type Tensor, tree, valueAndGrad } from "../mod.ts";
+import {
+  devicePut,
+  jit,
+  np,
+  setDefaultMatmulPrecision,
+  type Tensor,
+  tree,
+  valueAndGrad,
+} from "../mod.ts";
 import { cudaDriver, cudaStatus } from "../ffi/cuda.ts";
 import { allocateCudaBuffer, freeCudaBuffer } from "../ffi/cuda_device.ts";
 import { cublasStatus } from "../ffi/cublas.ts";
@@ -140,6 +149,11 @@ function benchMlp(): void {
     const direct = timeGpu(tenSteps, 5) / 10;
     setCudaGraphsEnabled(true);
     row(`kiln jit MLP step batch ${batch}, no graphs`, direct * 1e3, "ms", "kernel by kernel");
+    // JAX's default on a GPU: TF32 matmuls (the step retraces: precision is in jit's key)
+    setDefaultMatmulPrecision("default");
+    const tf32 = timeGpu(tenSteps, 5) / 10;
+    setDefaultMatmulPrecision("highest");
+    row(`kiln jit MLP step batch ${batch} (TF32)`, tf32 * 1e3, "ms", 'precision "default"');
   }
 }
 

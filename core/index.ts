@@ -41,5 +41,7 @@ export {
   setDefaultDevice,
 } from "./device.ts";
 export type { Device } from "./device.ts";
+export { defaultMatmulPrecision, setDefaultMatmulPrecision } from "./prims/dot.ts";
+export type { MatmulPrecision } from "./prims/dot.ts";
 export { registry as primitives } from "./primitive.ts";
 export type { Aval, Primitive } from "./primitive.ts";

@@ -2,7 +2,8 @@
  * cuBLAS through Deno FFI, for the CUDA back end's matmuls: one handle on the current context,
  * bound to the stream Kiln's kernels run on, and `cublasGemmStridedBatchedEx` for every batched
  * float matmul (float32 and float64 in their own precision, float16 and bfloat16 operands with
- * float32 accumulation, `CUBLAS_COMPUTE_32F`: no TF32 unless asked for).
+ * float32 accumulation, `CUBLAS_COMPUTE_32F`; TF32 tensor cores only for products whose
+ * precision allows it, `"default"` or `"high"`, as JAX on GPUs).
  *
  * libcublas is found at run time, in order: `$KILN_CUBLAS` (the library or its folder; `0`
  * turns cuBLAS off, so the rendered matmul kernel runs), `$CUDA_PATH/lib64` (and `$CUDA_HOME`),
@@ -68,6 +69,7 @@ const GEMM_TYPES: Partial<Record<DType, { data: number; compute: number; alpha: 
     bfloat16: { data: 14, compute: 68, alpha: "f32" }, // CUDA_R_16BF
   };
 const CUBLAS_OP_N = 0, CUBLAS_OP_T = 1, CUBLAS_GEMM_DEFAULT = -1;
+const CUBLAS_COMPUTE_32F_FAST_TF32 = 77;
 const INT_MAX = 2 ** 31 - 1;
 
 /** `cublasStatus_t` names (cublas_api.h). */
@@ -94,6 +96,8 @@ export interface GemmCall {
   transA: boolean;
   /** b is stored (n, k) instead of (k, n). */
   transB: boolean;
+  /** A float32 product may use TF32 tensor cores (`CUBLAS_COMPUTE_32F_FAST_TF32`). */
+  tf32?: boolean;
   a: bigint;
   b: bigint;
   out: bigint;
@@ -301,7 +305,7 @@ export class Cublas {
         n,
         BigInt(m * n),
         batch,
-        t.compute,
+        call.tf32 && call.dtype === "float32" ? CUBLAS_COMPUTE_32F_FAST_TF32 : t.compute,
         CUBLAS_GEMM_DEFAULT,
       ),
     );

@@ -11,6 +11,7 @@ import { defaultDevice, type Device, getDevice } from "../core/device.ts";
 import { Graph, Literal } from "../core/graph.ts";
 import { asTensor } from "../core/numpy/convert.ts";
 import { Primitive } from "../core/primitive.ts";
+import { defaultMatmulPrecision } from "../core/prims/dot.ts";
 import { fmtShape } from "../core/shape.ts";
 import { Tensor } from "../core/tensor.ts";
 import { bind, Tracer } from "../core/trace.ts";
@@ -241,6 +242,8 @@ export function jit<F extends AnyFn>(f: F, options: JitOptions = {}): JittedFunc
       JSON.stringify(argsDef),
       staticNums.map((n) => staticKey(args[n], n)).join("|"),
       deviceName,
+      // the tracing-time configuration that enters the graph, as JAX keys on it
+      `precision=${defaultMatmulPrecision()}`,
     ].join(" ; ");
     let entry = cache.get(key);
     if (!entry) {

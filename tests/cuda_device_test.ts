@@ -19,6 +19,7 @@ import {
   vmap,
 } from "../mod.ts";
 import { cudaDriver, cudaStatus } from "../ffi/cuda.ts";
+import { cublasStatus } from "../ffi/cublas.ts";
 import { allocateCudaBuffer } from "../ffi/cuda_device.ts";
 import { bind } from "../core/trace.ts";
 import { samplers, tolerance, toTensor } from "./conformance_samplers.ts";
@@ -144,6 +145,22 @@ Deno.test("cuda device: a jitted MLP trains as on cpu", () => {
     assert.equal(p.w.device, "cuda");
     assertClose(p.w, cpu.params[i].w, { rtol: 1e-4, atol: 1e-5 });
   });
+});
+
+Deno.test("cuda device: matmul precision below highest lets cuBLAS use TF32", () => {
+  if (!status.available) return skipped("matmul precision");
+  const a = random([40, 300], 21), b = random([300, 30], 22);
+  const want = np.matmul(a, b);
+  const [ac, bc] = [onCuda(a), onCuda(b)];
+  const highest = np.matmul(ac, bc);
+  assertClose(highest, want, { rtol: 1e-5, atol: 1e-5 });
+  const tf32 = np.matmul(ac, bc, { precision: "default" });
+  // TF32 keeps 10 mantissa bits of each input: errors near 2^-11 per product
+  assertClose(tf32, want, { rtol: 2e-2, atol: 2e-2 });
+  if (cublasStatus().available) {
+    const gap = np.max(np.abs(tf32.to("cpu").sub(want))).item() as number;
+    assert.ok(gap > 1e-5, `precision "default" computed as float32 (largest difference ${gap})`);
+  }
 });
 
 Deno.test("cuda device: transfers, async reads, tidy and out-of-memory", async (t) => {

@@ -98,7 +98,7 @@ ratio "matmul bf16 vs torch" "kiln matmul 8192 bfloat16" "torch matmul 8192 bflo
 for b in 128 4096; do
   ratio "MLP step b$b: jax(f32)/kiln time" "kiln jit MLP step batch $b" \
     "jax jit MLP step batch $b (highest)" lower ">= 100 %"
-  ratio "MLP step b$b: jax(default)/kiln" "kiln jit MLP step batch $b" \
+  ratio "MLP step b$b: jax(default)/kiln(TF32)" "kiln jit MLP step batch $b (TF32)" \
     "jax jit MLP step batch $b (default)" lower ">= 100 %"
 done
 

@@ -5,7 +5,11 @@
  */
 
 import { checkDType, type DType } from "../dtype.ts";
-import { dotGeneral as dotGeneralPrim } from "../prims/dot.ts";
+import {
+  dotGeneral as dotGeneralPrim,
+  type MatmulPrecision,
+  precisionParam,
+} from "../prims/dot.ts";
 import { select as selectPrim } from "../prims/elementwise.ts";
 import * as R from "../prims/reduce.ts";
 import * as S from "../prims/structure.ts";
@@ -23,11 +27,15 @@ function sameDType(op: string, a: Tensor, b: Tensor): void {
   }
 }
 
-/** General dot product: contract and batch the given axes (batch, lhs free, rhs free). */
+/**
+ * General dot product: contract and batch the given axes (batch, lhs free, rhs free).
+ * `options.precision` as JAX's `precision` (default: `defaultMatmulPrecision()`).
+ */
 export function dotGeneral(
   lhs: ArrayLike,
   rhs: ArrayLike,
   dimensionNumbers: DotDimensionNumbers,
+  options: { precision?: MatmulPrecision } = {},
 ): Tensor {
   const a = asTensor(lhs), b = asTensor(rhs);
   sameDType("lax.dotGeneral", a, b);
@@ -39,6 +47,7 @@ export function dotGeneral(
     rhsContracting: norm(rc, b),
     lhsBatch: norm(lb, a),
     rhsBatch: norm(rb, b),
+    ...precisionParam(options.precision, "lax.dotGeneral"),
   });
 }
 

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { dotGeneral } from "../prims/dot.ts";
+import { dotGeneral, type MatmulPrecision, precisionParam } from "../prims/dot.ts";
 import { fmtShape, normalizeAxis } from "../shape.ts";
 import type { Tensor } from "../tensor.ts";
 import { bind1 } from "../trace.ts";
@@ -21,8 +21,21 @@ function dot2(
   rhsContracting: number[],
   lhsBatch: number[] = [],
   rhsBatch: number[] = [],
+  precision?: MatmulPrecision,
 ): Tensor {
-  return bind1(dotGeneral, [a, b], { lhsContracting, rhsContracting, lhsBatch, rhsBatch });
+  return bind1(dotGeneral, [a, b], {
+    lhsContracting,
+    rhsContracting,
+    lhsBatch,
+    rhsBatch,
+    ...precisionParam(precision, "np.matmul"),
+  });
+}
+
+/** Options of {@link matmul}. */
+export interface MatmulOptions {
+  /** How precisely float32 products may compute on a GPU (see `MatmulPrecision`). */
+  precision?: MatmulPrecision;
 }
 
 function numericOperands(op: string, a: ArrayLike, b: ArrayLike): [Tensor, Tensor] {
@@ -34,8 +47,11 @@ function numericOperands(op: string, a: ArrayLike, b: ArrayLike): [Tensor, Tenso
   return [x, y];
 }
 
-/** Matrix product with NumPy's rules: 1-D operands are promoted, batch axes broadcast. */
-export function matmul(a: ArrayLike, b: ArrayLike): Tensor {
+/**
+ * Matrix product with NumPy's rules: 1-D operands are promoted, batch axes broadcast.
+ * `options.precision` as JAX's (default: `defaultMatmulPrecision()`).
+ */
+export function matmul(a: ArrayLike, b: ArrayLike, options: MatmulOptions = {}): Tensor {
   let [x, y] = numericOperands("np.matmul", a, b);
   if (x.ndim === 0 || y.ndim === 0) {
     throw new RangeError(
@@ -56,7 +72,7 @@ export function matmul(a: ArrayLike, b: ArrayLike): Tensor {
   let out: Tensor;
   if (y.ndim === 2) {
     // (..., m, k) @ (k, n): a plain contraction, no need to broadcast y over the batch
-    out = dot2(x, y, [x.ndim - 1], [0]);
+    out = dot2(x, y, [x.ndim - 1], [0], [], [], options.precision);
   } else {
     const xb = x.shape.slice(0, -2), yb = y.shape.slice(0, -2);
     const nb = Math.max(xb.length, yb.length);
@@ -75,7 +91,7 @@ export function matmul(a: ArrayLike, b: ArrayLike): Tensor {
     x = broadcastTo(x, [...batch, ...x.shape.slice(-2)], "np.matmul");
     y = broadcastTo(y, [...batch, ...y.shape.slice(-2)], "np.matmul");
     const dims = [...Array(nb).keys()];
-    out = dot2(x, y, [nb + 1], [nb], dims, dims);
+    out = dot2(x, y, [nb + 1], [nb], dims, dims, options.precision);
   }
   if (xVec) out = squeeze(out, out.ndim - 2);
   if (yVec) out = squeeze(out, out.ndim - 1);

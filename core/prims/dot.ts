@@ -13,12 +13,81 @@ import type { Tensor } from "../tensor.ts";
 import { bind1 } from "../trace.ts";
 import { shiftAxes, transpose as transposePrim } from "./structure.ts";
 
+/**
+ * How precisely float32 matmuls may compute where a device has a faster, less precise way
+ * (JAX's `precision`): `"highest"` is float32 throughout (Kiln's default, and PyTorch's);
+ * `"high"` and `"default"` let cuBLAS use TF32 tensor cores (inputs rounded to a 10-bit
+ * mantissa, float32 accumulation), as JAX does on GPUs by default. The CPU always computes in
+ * float32.
+ */
+export type MatmulPrecision = "default" | "high" | "highest";
+
+/** The precisions {@link MatmulPrecision} names. */
+export const MATMUL_PRECISIONS: readonly MatmulPrecision[] = ["default", "high", "highest"];
+
 /** Parameters of {@link dotGeneral}: contracting and batch axes of each operand. */
 export interface DotGeneralParams {
   lhsContracting: number[];
   rhsContracting: number[];
   lhsBatch: number[];
   rhsBatch: number[];
+  /** Absent: `"highest"`. Derived products (gradients, batching) keep it. */
+  precision?: MatmulPrecision;
+}
+
+let defaultPrecision: MatmulPrecision | undefined;
+
+/**
+ * The precision of matmuls that do not name one: `setDefaultMatmulPrecision`, else
+ * `KILN_MATMUL_PRECISION`, else `"highest"`.
+ *
+ * @throws RangeError when `KILN_MATMUL_PRECISION` names no precision.
+ */
+export function defaultMatmulPrecision(): MatmulPrecision {
+  if (defaultPrecision === undefined) {
+    let raw: string | undefined;
+    try {
+      raw = Deno.env.get("KILN_MATMUL_PRECISION") || undefined;
+    } catch {
+      raw = undefined; // no --allow-env
+    }
+    defaultPrecision = checkPrecision("KILN_MATMUL_PRECISION", raw ?? "highest");
+  }
+  return defaultPrecision;
+}
+
+/** Sets the precision of matmuls that do not name one (JAX's `jax_default_matmul_precision`). */
+export function setDefaultMatmulPrecision(precision: MatmulPrecision): void {
+  defaultPrecision = checkPrecision("setDefaultMatmulPrecision", precision);
+}
+
+/** `precision` when it is one, else a RangeError naming `where` and the choices. */
+export function checkPrecision(where: string, precision: unknown): MatmulPrecision {
+  if (!MATMUL_PRECISIONS.includes(precision as MatmulPrecision)) {
+    throw new RangeError(
+      `${where}: matmul precision must be one of ${MATMUL_PRECISIONS.join(", ")}, got ${
+        JSON.stringify(precision)
+      }`,
+    );
+  }
+  return precision as MatmulPrecision;
+}
+
+/**
+ * The precision entry of a new product's params: `precision` (or the default) unless it is
+ * `"highest"`, which params leave implicit (so graphs without a setting stay as they were).
+ */
+export function precisionParam(
+  precision: MatmulPrecision | undefined,
+  where: string,
+): { precision?: MatmulPrecision } {
+  const p = precision === undefined ? defaultMatmulPrecision() : checkPrecision(where, precision);
+  return p === "highest" ? {} : { precision: p };
+}
+
+/** `dims` with the precision of `from`, for a product derived from another. */
+function samePrecision(dims: DotGeneralParams, from: DotGeneralParams): DotGeneralParams {
+  return from.precision === undefined ? dims : { ...dims, precision: from.precision };
 }
 
 /** How to run a dot_general as a batched matmul. */
@@ -184,12 +253,12 @@ export const dotGeneral: Primitive<DotGeneralParams> = new Primitive("dot_genera
       return [dotTransposeLhs(ct, a.aval.shape.length, b as Tensor, params, false), null];
     }
     if (b instanceof UndefinedPrimal) {
-      const swapped: DotGeneralParams = {
+      const swapped: DotGeneralParams = samePrecision({
         lhsContracting: params.rhsContracting,
         rhsContracting: params.lhsContracting,
         lhsBatch: params.rhsBatch,
         rhsBatch: params.lhsBatch,
-      };
+      }, params);
       return [null, dotTransposeLhs(ct, b.aval.shape.length, a, swapped, true)];
     }
     return [null, null];
@@ -210,12 +279,12 @@ function dotGeneralBatch(
 ): [Tensor[], (number | null)[]] {
   const shiftL = (axes: number[]) => (lbd === null ? axes : shiftAxes(axes, lbd));
   const shiftR = (axes: number[]) => (rbd === null ? axes : shiftAxes(axes, rbd));
-  const params: DotGeneralParams = {
+  const params: DotGeneralParams = samePrecision({
     lhsContracting: shiftL(p.lhsContracting),
     rhsContracting: shiftR(p.rhsContracting),
     lhsBatch: shiftL(p.lhsBatch),
     rhsBatch: shiftR(p.rhsBatch),
-  };
+  }, p);
   if (lbd !== null && rbd !== null) {
     params.lhsBatch.unshift(lbd);
     params.rhsBatch.unshift(rbd);
@@ -247,10 +316,11 @@ function dotTransposeLhs(
   ct: Tensor,
   xNdim: number,
   y: Tensor,
-  { lhsContracting: xContract, rhsContracting: yContract, lhsBatch: xBatch, rhsBatch: yBatch }:
-    DotGeneralParams,
+  params: DotGeneralParams,
   swapAns: boolean,
 ): Tensor {
+  const { lhsContracting: xContract, rhsContracting: yContract, lhsBatch: xBatch } = params;
+  const yBatch = params.rhsBatch;
   const xKept = remaining(xNdim, xContract, xBatch);
   const yKept = remaining(y.shape.length, yContract, yBatch);
   const nb = xBatch.length;
@@ -258,12 +328,12 @@ function dotTransposeLhs(
   // output axes: batch, lhs free, rhs free (for the swapped call, y's free axes come first)
   const yStart = swapAns ? nb : nb + xKept.length;
   const ansY = yKept.map((_, i) => yStart + i);
-  const dims: DotGeneralParams = {
+  const dims: DotGeneralParams = samePrecision({
     lhsContracting: ansY,
     rhsContracting: yKept,
     lhsBatch: ansBatch,
     rhsBatch: yBatch,
-  };
+  }, params);
   // result axes: x batch, x kept, then x contracting ordered as y's contracting axes appear
   // among y's remaining (ascending) axes
   const order = yContract.map((_, i) => i).sort((i, j) => yContract[i] - yContract[j]);
@@ -280,12 +350,12 @@ function dotTransposeLhs(
     // x @ W, say) it saves materializing a transpose of the gradient
     const swappedPerm = permFor([...xBatch, ...xContractSortedByY, ...xKept]);
     if (isIdentity(swappedPerm)) {
-      const swapped: DotGeneralParams = {
+      const swapped: DotGeneralParams = samePrecision({
         lhsContracting: yKept,
         rhsContracting: ansY,
         lhsBatch: yBatch,
         rhsBatch: ansBatch,
-      };
+      }, params);
       return bind1(dotGeneral, [y, ct], swapped);
     }
   }

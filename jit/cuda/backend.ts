@@ -186,7 +186,7 @@ function hostAction(
 function gemmOf(mm: CudaMatmul, nIn: number, nOut: number) {
   const { batch, m, n, k, operands } = mm.layout;
   const shape = { dtype: mm.dtype, batch, m, n, k, transA: operands[0].trans === 1 };
-  const call = { ...shape, transB: operands[1].trans === 1 };
+  const call = { ...shape, transB: operands[1].trans === 1, tf32: mm.tf32 };
   if (!Cublas.supports(call)) return undefined;
   const [a, b, out] = [mm.a, mm.b, mm.out].map((x) => addressOf(x, nIn, nOut));
   return (table: BigUint64Array) => ({ ...call, a: a(table), b: b(table), out: out(table) });

@@ -59,6 +59,8 @@ export interface CudaMatmul {
   a: Buf;
   b: Buf;
   out: Buf;
+  /** cuBLAS may use TF32 tensor cores (a float32 product of precision "default" or "high"). */
+  tf32: boolean;
 }
 
 /** A step that is not a generated kernel (matmul and other library calls, control flow). */
@@ -255,7 +257,8 @@ function matmulStep(planner: Planner, name: string, eqn: Eqn, layout: DotLayout)
     } @ ${layout.k}x${layout.n}${layout.operands[1].trans ? "^T" : ""}`,
     reads: new Set([a, b]),
     writes: new Set([out]),
-    matmul: { layout, dtype, a, b, out },
+    // TF32 where the product allows it (a precision below "highest"); cuBLAS only
+    matmul: { layout, dtype, a, b, out, tf32: dtype === "float32" && "precision" in eqn.params },
   };
   return { step, code };
 }

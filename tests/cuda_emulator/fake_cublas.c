@@ -17,7 +17,18 @@ enum {
   CUBLAS_STATUS_NOT_SUPPORTED = 15,
 };
 enum { CUDA_R_32F = 0, CUDA_R_64F = 1, CUDA_R_16F = 2, CUDA_R_16BF = 14 };
-enum { CUBLAS_COMPUTE_32F = 68, CUBLAS_COMPUTE_64F = 70 };
+enum { CUBLAS_COMPUTE_32F = 68, CUBLAS_COMPUTE_64F = 70, CUBLAS_COMPUTE_32F_FAST_TF32 = 77 };
+
+/* A float32 input as TF32 rounds it: 10 mantissa bits, to nearest (ties away, as the tensor
+   cores' conversion). */
+static double tf32(double value) {
+  float f = (float)value;
+  uint32_t bits;
+  memcpy(&bits, &f, sizeof bits);
+  if ((bits & 0x7f800000u) != 0x7f800000u) bits = (bits + 0x1000u) & ~0x1fffu;
+  memcpy(&f, &bits, sizeof f);
+  return f;
+}
 
 typedef struct {
   int alive;
@@ -110,11 +121,13 @@ static int run_gemm(const void* params, int grid, int threads) {
     for (long long i = 0; i < m; i++) {
       for (long long l = 0; l < k; l++) {
         at[i * k + l] = load(g->a, oa + (g->transa ? l + i * g->lda : i + l * g->lda), g->type);
+        if (g->compute == CUBLAS_COMPUTE_32F_FAST_TF32) at[i * k + l] = tf32(at[i * k + l]);
       }
     }
     for (long long j = 0; j < n; j++) {
       for (long long l = 0; l < k; l++) {
         bt[j * k + l] = load(g->b, ob + (g->transb ? j + l * g->ldb : l + j * g->ldb), g->type);
+        if (g->compute == CUBLAS_COMPUTE_32F_FAST_TF32) bt[j * k + l] = tf32(bt[j * k + l]);
       }
     }
     for (long long j = 0; j < n; j++) {
@@ -151,7 +164,8 @@ int cublasGemmStridedBatchedEx(void* handle, int transa, int transb, int m, int 
   (void)algo;
   if (!h || !h->alive) return CUBLAS_STATUS_NOT_INITIALIZED;
   if (atype != btype || atype != ctype) return CUBLAS_STATUS_NOT_SUPPORTED;
-  if (compute != CUBLAS_COMPUTE_32F && compute != CUBLAS_COMPUTE_64F) {
+  if (compute != CUBLAS_COMPUTE_32F && compute != CUBLAS_COMPUTE_64F &&
+      !(compute == CUBLAS_COMPUTE_32F_FAST_TF32 && atype == CUDA_R_32F)) {
     return CUBLAS_STATUS_NOT_SUPPORTED;
   }
   if ((compute == CUBLAS_COMPUTE_64F) != (atype == CUDA_R_64F)) return CUBLAS_STATUS_NOT_SUPPORTED;

@@ -4,16 +4,20 @@
  * passed to {@linkcode keep}. On `cpu` this only ends the tensors' use; on `cuda` it returns
  * their device memory at once instead of at garbage collection.
  *
- * Tensors made while a transformation stages a graph (`jit` tracing) are not collected: they
- * become the graph's constants and must outlive the scope.
+ * Only a scope opened outside every transformation collects: under `jit` tracing, tensors
+ * made become the graph's constants and must outlive the scope; under `vmap` or `grad`, the
+ * concrete values inside the tracers a scope returns are not themselves returned tensors.
  * @module
  */
 
 import { setTensorCreationHook, Tensor } from "./tensor.ts";
 import { evalTraceRoot, getCurrentTrace } from "./trace.ts";
 
-/** The open scopes, innermost last: the tensors each has seen made. */
-const scopes: Set<Tensor>[] = [];
+/**
+ * The open scopes, innermost last: the tensors each has seen made, or null for a scope
+ * opened inside a transformation (which collects nothing).
+ */
+const scopes: (Set<Tensor> | null)[] = [];
 /** Tensors that no scope may dispose. */
 const kept = new WeakSet<Tensor>();
 
@@ -32,7 +36,7 @@ function collect(tensor: Tensor): void {
  * @throws TypeError when `fn` returns a Promise (a scope cannot span an await).
  */
 export function tidy<T>(fn: () => T): T {
-  const scope = new Set<Tensor>();
+  const scope = getCurrentTrace() === evalTraceRoot() ? new Set<Tensor>() : null;
   scopes.push(scope);
   if (scopes.length === 1) setTensorCreationHook(collect);
   let result: T;
@@ -65,10 +69,10 @@ function tensorsIn(value: unknown, into: Set<Tensor>): void {
 }
 
 /** Closes the innermost scope, disposing what it collected but `spared` and kept tensors. */
-function end(scope: Set<Tensor>, spared: Set<Tensor>): void {
+function end(scope: Set<Tensor> | null, spared: Set<Tensor>): void {
   scopes.pop();
   if (scopes.length === 0) setTensorCreationHook(null);
-  for (const t of scope) if (!spared.has(t) && !kept.has(t)) t.dispose();
+  for (const t of scope ?? []) if (!spared.has(t) && !kept.has(t)) t.dispose();
 }
 
 /** Exempts `tensor` from every `tidy` scope (it lives until `dispose()` or collection). */

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { np, type Tensor } from "../core/index.ts";
+import { np, type Tensor, tidy } from "../core/index.ts";
 
 const ROTATIONS: readonly (readonly number[])[] = [[13, 15, 26, 6], [17, 29, 16, 24]];
 const PARITY = 0x1BD11BDA;
@@ -27,17 +27,27 @@ export function threefry2x32(k0: Tensor, k1: Tensor, x0: Tensor, x1: Tensor): [T
     }
   }
   const ks = [k0, k1, np.bitwiseXor(np.bitwiseXor(k0, k1), PARITY)];
-  let a = np.add(x0, ks[0]);
-  let b = np.add(x1, ks[1]);
+  let words: [Tensor, Tensor] = [np.add(x0, ks[0]), np.add(x1, ks[1])];
+  // Run eagerly, each step makes a handful of full-size temporaries: free them (and the
+  // previous words, this function's own) as it goes, so a draw on a GPU peaks at a few
+  // buffers instead of ~100 until garbage collection. Traced, tidy and dispose do nothing.
+  const step = (f: (a: Tensor, b: Tensor) => [Tensor, Tensor]) => {
+    const [a, b] = words;
+    words = tidy(() => f(a, b));
+    a.dispose();
+    b.dispose();
+  };
   for (let i = 0; i < 5; i++) {
     for (const r of ROTATIONS[i % 2]) {
-      a = np.add(a, b);
-      b = np.bitwiseXor(rotl(b, r), a);
+      step((a, b) => {
+        const sum = np.add(a, b);
+        return [sum, np.bitwiseXor(rotl(b, r), sum)];
+      });
     }
-    a = np.add(a, ks[(i + 1) % 3]);
-    b = np.add(np.add(b, ks[(i + 2) % 3]), i + 1);
+    step((a, b) => [np.add(a, ks[(i + 1) % 3]), np.add(np.add(b, ks[(i + 2) % 3]), i + 1)]);
   }
-  return [a, b];
+  ks[2].dispose();
+  return words;
 }
 
 /** Plain-JS Threefry-2x32 on one counter pair: the reference the tensor version is tested on. */

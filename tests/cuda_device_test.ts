@@ -7,12 +7,15 @@
  */
 
 import {
+  defaultDevice,
   devicePut,
   jit,
   keep,
   lax,
   np,
   primitives,
+  random as prng,
+  setDefaultDevice,
   type Tensor,
   tidy,
   valueAndGrad,
@@ -201,6 +204,18 @@ Deno.test("cuda device: transfers, async reads, tidy and out-of-memory", async (
     for (const [got, want] of views) {
       assert.equal(got.device, "cuda");
       assertClose(got, want, { rtol: 0, atol: 0 });
+    }
+  });
+  await t.step("with cuda the default device, operand-free ops run there", () => {
+    // (an eager iota once recursed without end through constant folding)
+    const previous = defaultDevice().name;
+    setDefaultDevice("cuda");
+    try {
+      const made = [np.arange(5), np.zeros([2, 3]), prng.normal(prng.key(1), [4])];
+      assert.ok(made.every((m) => m.device === "cuda"), made.map((m) => m.device).join());
+      assertClose(made[0], [0, 1, 2, 3, 4], { rtol: 0, atol: 0 });
+    } finally {
+      setDefaultDevice(previous);
     }
   });
   await t.step("tidy returns a scope's device buffers at once", () => {

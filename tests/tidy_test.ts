@@ -1,6 +1,6 @@
 /** `tidy` scopes and `keep`: which tensors a scope disposes, on the cpu device. */
 
-import { jit, keep, np, type Tensor, tidy } from "../mod.ts";
+import { grad, jit, keep, np, type Tensor, tidy, vmap } from "../mod.ts";
 import { assert, assertClose } from "./helpers.ts";
 
 Deno.test("tidy disposes what fn made, except what it returns or keeps", async (t) => {
@@ -45,6 +45,18 @@ Deno.test("tidy disposes what fn made, except what it returns or keeps", async (
     const f = jit((v: Tensor) => v.mul(np.array(5)).add(np.ones([4])));
     tidy(() => f(x));
     assertClose(f(x), [1, 6, 11, 16]);
+  });
+  await t.step("inside vmap and grad a scope collects nothing (tracers hold the values)", () => {
+    const f = (v: Tensor) => tidy(() => np.tanh(v.mul(v)).sum());
+    const xs = np.arange(6).reshape([2, 3]).astype("float32").div(4);
+    const batched = vmap(f)(xs);
+    assertClose(batched, [0, 1].map((i) => f(xs.slice(i)).item() as number), { rtol: 1e-6 });
+    const g = grad(f)(x.astype("float32"));
+    const want = x.astype("float32").mul(2).mul(
+      np.tanh(x.astype("float32").square()).square()
+        .neg().add(1),
+    );
+    assertClose(g, want, { rtol: 1e-5 });
   });
   await t.step("an async fn is refused", () => {
     assert.throws(() => tidy(() => Promise.resolve(1)), /tidy: fn returned a Promise/);

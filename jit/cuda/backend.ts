@@ -32,7 +32,6 @@ import { Cublas, cublas, cublasStatus } from "../../ffi/cublas.ts";
 import type { Backend, CompiledGraph, CompileOptions } from "../backend.ts";
 import type { Buf } from "../cpu/plan.ts";
 import { runEquationOnHost } from "../host_step.ts";
-import { optimize } from "../passes.ts";
 import { donate } from "../donation.ts";
 import { GraphReplay } from "./graph_replay.ts";
 import {
@@ -84,7 +83,7 @@ function compileForCuda(original: Graph, options: CompileOptions): CompiledGraph
   };
   // several launches and no host step: replay them as CUDA graphs (see graph_replay.ts)
   const replay = actions.length > 1 && program.hostSteps.length === 0
-    ? new GraphReplay(driver, queue, { first: nIn, count: nOut })
+    ? new GraphReplay(driver, queue, { first: nIn, count: nOut }, stagingSlots(program))
     : undefined;
   // constants and the arena live as long as the compiled graph; calls are ordered on one
   // stream, so they can share them
@@ -140,6 +139,25 @@ function compileForCuda(original: Graph, options: CompileOptions): CompiledGraph
       });
       return outs as never;
     },
+  };
+}
+
+/**
+ * The sizes of a program's input and output buffers (in table order) and which of them a CUDA
+ * graph may stage: not an input written in place, nor the output written into it (they are
+ * one buffer, the donated input's).
+ */
+function stagingSlots(program: CudaProgram): { bytes: number[]; stageable: boolean[] } {
+  const { graph, planner } = program;
+  const aliased = new Set<number>();
+  graph.outputs.forEach((o, j) => {
+    const alias = o instanceof Var ? planner.bufOf(o)?.alias : undefined;
+    if (alias) aliased.add(alias.index).add(graph.inputs.length + j);
+  });
+  const values = [...graph.inputs, ...graph.outputs];
+  return {
+    bytes: values.map((v) => bytesOf(v.aval)),
+    stageable: values.map((_, i) => !aliased.has(i)),
   };
 }
 
@@ -225,8 +243,9 @@ export function runEagerOnCuda(
     const outs = outAvals.map((a) => new Var(a));
     const eqn: Eqn = { prim, inputs: ins, params, outputs: outs };
     try {
-      // simplified as the JIT's graphs are (an identity transpose becomes its input)
-      const graph = optimize(new Graph(ins, [eqn], outs));
+      // not through the JIT's passes: constant folding would run an operand-free equation
+      // (iota) eagerly on the default device, which may be this one
+      const graph = new Graph(ins, [eqn], outs);
       compiled = compileForCuda(graph, { donated: ins.map(() => false) });
     } catch (error) {
       throw new Error(`cuda device: ${prim.name}: ${(error as Error).message}`, { cause: error });

@@ -239,5 +239,13 @@ if (import.meta.main) {
     Deno.exit(2);
   }
   if (config.help) console.log(HELP);
-  else await train(config);
+  else {
+    try {
+      await train(config);
+    } catch (error) {
+      // e.g. "CUDA is unavailable: ..." for --device cuda on a machine without a GPU
+      console.error(`train: ${(error as Error).message}`);
+      Deno.exit(1);
+    }
+  }
 }

@@ -10,7 +10,8 @@
 #
 # Environment: KILN_NVRTC / KILN_LIBCUDA / KILN_CUBLAS override where libnvrtc / libcuda /
 # libcublas are found (KILN_CUBLAS=0: matmuls through the rendered kernel);
-# GPU_CHECK_TEST_TIMEOUT, GPU_CHECK_BENCH_TIMEOUT (seconds) bound the parts.
+# GPU_CHECK_TEST_TIMEOUT, GPU_CHECK_BENCH_TIMEOUT, GPU_CHECK_TRAIN_TIMEOUT (seconds) bound the
+# parts.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -66,6 +67,19 @@ if [ -f bench/cuda.ts ]; then
 else
   row "kiln bench" "skipped" "" "bench/cuda.ts not written yet"
 fi
+
+# 2b. the user's job on the GPU: deno task train --device cuda, one epoch of each model
+for model in mlp cnn; do
+  out=$(timeout "${GPU_CHECK_TRAIN_TIMEOUT:-90}" deno run -A cli/train.ts --device cuda \
+    --model "$model" --epochs 1 --out "$(mktemp -d)" 2>&1)
+  line=$(grep -E '^epoch 1/1' <<<"$out" | tail -n 1)
+  if [ -n "$line" ]; then
+    row "kiln train $model 1 epoch" "$(grep -oE '[0-9]+ ex/s' <<<"$line" | grep -oE '[0-9]+')" \
+      "ex/s" "$(grep -oE 'test [0-9.]+%' <<<"$line")"
+  else
+    row "kiln train $model 1 epoch" "failed" "" "$(tail -n 1 <<<"$out" | cut -c1-160)"
+  fi
+done
 
 # 3. PyTorch (cuBLAS, copy bandwidth) and JAX (the jitted MLP step) on the same card
 if python3 -c 'import torch; assert torch.cuda.is_available()' >/dev/null 2>&1; then

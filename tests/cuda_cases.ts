@@ -69,7 +69,10 @@ const libraryCalls = (x: Tensor, start: Tensor) => {
   const joined = np.concatenate([x, x.mul(2), np.zeros([2, 5])], 0);
   const box = lax.dynamicSlice(x, [start, 1], [3, 2]);
   const written = lax.dynamicUpdateSlice(x, box.mul(10), [1, start]);
+  const ids = np.array([4, 0, 4, 2], { dtype: "int32" });
+  const scattered = lax.scatter(x, ids, x.slice(np.s(0, 4)).mul(-1), 0);
   return [
+    scattered,
     np.argmax(x, 1),
     np.argmin(x, 0),
     np.cumsum(x, 0),
@@ -171,11 +174,12 @@ export const CASES: Case[] = [
     sameAsCpu: false,
   },
   {
-    name: "argmax, scans, pad, concatenate, dynamic slices (library calls)",
+    name: "argmax, scans, pad, concatenate, dynamic slices, scatter (library calls)",
     fn: libraryCalls as never,
     args: () => [randomTensor([6, 5], 23), np.array(2, { dtype: "int32" })],
-    // a dynamic update slice is a copy then a write
-    shapes: Array(13).fill("flat"),
+    // a dynamic update slice is a copy then a write; lax.scatter pads a row for dropped
+    // indices, scatters (a copy, then the updates in order) and slices it off
+    shapes: Array(19).fill("flat"),
     sameAsCpu: false,
   },
   {

@@ -9,9 +9,9 @@
  * once per primitive, shapes and params ({@linkcode runEagerOnCuda}).
  *
  * Matmuls run through cuBLAS when it is found (`ffi/cublas.ts`), else as the rendered tiled
- * kernel; the CPU's other library calls mostly have CUDA kernels (`library_kernels.ts`). Steps
- * without one (sorts, the non-additive scatters, control flow) run on the host, correct but
- * synchronizing ({@linkcode hostAction}). Outputs may be written into donated inputs
+ * kernel; the CPU's other library calls have CUDA kernels (`library_kernels.ts`). Steps
+ * without one (sorts, control flow) run on the host, correct but synchronizing
+ * ({@linkcode hostAction}). Outputs may be written into donated inputs
  * (`donateArgnums`): the output takes over the input's memory.
  * @module
  */

@@ -9,6 +9,8 @@
  * - scatter_add copies the operand into the output, then adds each update with `atomicAdd`
  *   (two kernels: the copy must finish first). Duplicate indices therefore accumulate in an
  *   unspecified order, as in XLA and PyTorch on a GPU.
+ * - scatter (set) and scatter_mul/min/max copy too, then one thread per (outer, inner) column
+ *   applies the updates in index order, as the CPU: deterministic, the last set winning.
  * @module
  */
 
@@ -17,16 +19,34 @@ import { splitAt } from "../../core/prims/reduce.ts";
 import { sizeOf } from "../../core/shape.ts";
 import type { Eqn } from "../../core/graph.ts";
 import { flatCode, type FlatKernelCode } from "./flat_kernel.ts";
+import { cudaType } from "./prelude.ts";
 
 /** The dtypes `atomicAdd` takes (the CPU's scatter_add types, 16-bit floats normalized away). */
 const ATOMIC_ADD = new Set<DType>(["float32", "float64", "int32", "uint32"]);
+
+/** The scatters folded in index order, and how each combines a target with an update. */
+const FOLDS: Record<string, (dtype: DType) => string> = {
+  scatter: () => "v",
+  scatter_mul: (dtype) => dtype === "int32" ? "(int)((unsigned)old * (unsigned)v)" : "old * v",
+  scatter_min: (dtype) =>
+    isFloatType(dtype)
+      ? "(old != old || v != v) ? old + v : (old < v ? old : v)"
+      : "old < v ? old : v",
+  scatter_max: (dtype) =>
+    isFloatType(dtype)
+      ? "(old != old || v != v) ? old + v : (old > v ? old : v)"
+      : "old > v ? old : v",
+};
+const isFloatType = (dtype: DType) => dtype === "float32" || dtype === "float64";
 
 /** Whether a CUDA kernel renders this equation (else it runs on the host). */
 export function hasGatherKernel(eqn: Eqn): boolean {
   const name = eqn.prim.name;
   if (eqn.inputs[1]?.aval.dtype !== "int32") return false;
-  if (name === "take") return true;
-  return name === "scatter_add" && ATOMIC_ADD.has(eqn.inputs[0].aval.dtype);
+  if (name === "take" || name === "scatter") return true;
+  const dtype = eqn.inputs[0].aval.dtype;
+  if (name === "scatter_add") return ATOMIC_ADD.has(dtype);
+  return name in FOLDS && ATOMIC_ADD.has(dtype); // the numeric types of the CPU's folds
 }
 
 /**
@@ -51,12 +71,32 @@ export function renderGatherKernels(
   if (eqn.prim.name === "take") {
     return [flatCode(prefix, gathered, `    ${source}\n    ${out}[e] = ${xName}[at];`)];
   }
+  const copy = flatCode(`${prefix}_copy`, sizeOf(x.shape), `    ${out}[e] = ${xName}[e];`, {
+    reads: [0],
+    part: "copy",
+  });
+  if (eqn.prim.name !== "scatter_add") {
+    // set, mul, min, max: one thread per (outer, inner) column folds the updates in index
+    // order, as the CPU does: duplicates apply in sequence (the last set wins), bit for bit
+    const T = cudaType(x.dtype, eqn.prim.name);
+    const fold = `    const long long i = e % ${inner}, o = e / ${inner};
+    for (long long j = 0; j < ${nidx}; j++) {
+      const long long at = (o * ${len} + ${idxName}[j]) * ${inner} + i;
+      const ${T} old = ${out}[at], v = ${updatesName}[(o * ${nidx} + j) * ${inner} + i];
+      (void)old;
+      ${out}[at] = ${FOLDS[eqn.prim.name](x.dtype)};
+    }`;
+    return [
+      copy,
+      flatCode(`${prefix}_fold`, nidx === 0 ? 0 : outer * inner, fold, {
+        reads: [1, 2, "out"],
+        part: "updates in order",
+      }),
+    ];
+  }
   // the atomic adds read the output the copy wrote
   return [
-    flatCode(`${prefix}_copy`, sizeOf(x.shape), `    ${out}[e] = ${xName}[e];`, {
-      reads: [0],
-      part: "copy",
-    }),
+    copy,
     flatCode(
       `${prefix}_add`,
       gathered,

@@ -45,7 +45,11 @@ import {
 } from "./program.ts";
 
 /** Compiles `graph` for the CUDA device. */
-function compileForCuda(original: Graph, options: CompileOptions): CompiledGraph {
+function compileForCuda(
+  original: Graph,
+  options: CompileOptions,
+  { graphs = true }: { graphs?: boolean } = {},
+): CompiledGraph {
   const driver = cudaDriver();
   const program = renderCudaProgram(original);
   // outputs written in place into donated inputs: only the pointer table changes
@@ -82,8 +86,11 @@ function compileForCuda(original: Graph, options: CompileOptions): CompiledGraph
     else for (const action of actions) action(stream);
   };
   // several launches and no host step: replay them as CUDA graphs (see graph_replay.ts)
-  const replay = actions.length > 1 && program.hostSteps.length === 0
-    ? new GraphReplay(driver, queue, { first: nIn, count: nOut }, stagingSlots(program))
+  const replay = graphs && actions.length > 1 && program.hostSteps.length === 0
+    ? new GraphReplay(driver, queue, { first: nIn, count: nOut }, {
+      ...stagingSlots(program),
+      launches: actions.length,
+    })
     : undefined;
   // constants and the arena live as long as the compiled graph; calls are ordered on one
   // stream, so they can share them
@@ -246,7 +253,9 @@ export function runEagerOnCuda(
       // not through the JIT's passes: constant folding would run an operand-free equation
       // (iota) eagerly on the default device, which may be this one
       const graph = new Graph(ins, [eqn], outs);
-      compiled = compileForCuda(graph, { donated: ins.map(() => false) });
+      // no CUDA graphs: an eager op's buffers change every call, so a graph would need
+      // copies around a launch or two
+      compiled = compileForCuda(graph, { donated: ins.map(() => false) }, { graphs: false });
     } catch (error) {
       throw new Error(`cuda device: ${prim.name}: ${(error as Error).message}`, { cause: error });
     }

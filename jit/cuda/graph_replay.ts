@@ -95,14 +95,15 @@ export class GraphReplay {
    * @param queue queues the compiled graph's kernels and library calls on a stream, reading
    * the current pointer table (the direct launch path uses the legacy stream, `null`)
    * @param outputs where the outputs' addresses are in the table: `count` slots from `first`
-   * @param slots the sizes of the inputs' and outputs' buffers (the table's first slots), and
-   * which may be staged (not an input written in place, nor the output written into it)
+   * @param slots the sizes of the inputs' and outputs' buffers (the table's first slots),
+   * which may be staged (not an input written in place, nor the output written into it), and
+   * the launches per call (staging pays only while its copies are fewer than half of them)
    */
   constructor(
     private readonly driver: CudaDriver,
     private readonly queue: (stream: Deno.PointerValue) => void,
     private readonly outputs: { first: number; count: number },
-    slots: { bytes: number[]; stageable: boolean[] },
+    slots: { bytes: number[]; stageable: boolean[]; launches: number },
   ) {
     this.owned = { driver, graphs: [] };
     this.staging = new SlotStaging(driver, slots, outputs.first);
@@ -233,7 +234,7 @@ export class GraphReplay {
  * Buffers whose addresses change between calls, replaced in the graph's table by buffers of
  * their own: inputs copied in before the graph, outputs copied out after it. A slot counts as
  * varying once its address has changed; staging applies while the varying slots total at most
- * `STAGED_BYTES_MAX`.
+ * `STAGED_BYTES_MAX` and their copies are fewer than half the launches a graph replaces.
  */
 class SlotStaging {
   private last: BigUint64Array | undefined;
@@ -242,7 +243,7 @@ class SlotStaging {
 
   constructor(
     private readonly driver: CudaDriver,
-    private readonly slots: { bytes: number[]; stageable: boolean[] },
+    private readonly slots: { bytes: number[]; stageable: boolean[]; launches: number },
     /** The first output slot: slots before it are inputs. */
     private readonly firstOutput: number,
   ) {}
@@ -258,7 +259,8 @@ class SlotStaging {
     this.last = table.slice(0, n);
     const staged = [...this.varying].sort((a, b) => a - b);
     const bytes = staged.reduce((sum, i) => sum + this.slots.bytes[i], 0);
-    return bytes <= STAGED_BYTES_MAX ? staged : [];
+    const worth = bytes <= STAGED_BYTES_MAX && 2 * staged.length < this.slots.launches;
+    return worth ? staged : [];
   }
 
   /** `table` with the staged slots pointing at the staging buffers (allocated once). */

@@ -150,6 +150,34 @@ Deno.test("cuda device: a jitted MLP trains as on cpu", () => {
   });
 });
 
+Deno.test("cuda device: long reductions to one value are spread over the grid", () => {
+  if (!status.available) return skipped("grid reductions");
+  const n = 150_000;
+  const x = random([n], 23, 3);
+  const ints = np.arange(n, undefined, 1, { dtype: "int32" }).mul(40_000); // sums wrap
+  const withNaN = x.at(np.s(n - 5)).set(NaN);
+  const cases: [string, (v: Tensor) => Tensor, Tensor][] = [
+    ["sum", (v) => np.sum(v), x],
+    ["mean, then an epilogue", (v) => np.exp(np.mean(v.mul(v))).add(1), x],
+    ["max", (v) => np.max(v), x],
+    ["min of a NaN", (v) => np.min(v), withNaN],
+    ["int32 sum (wrapping)", (v) => np.sum(v), ints],
+  ];
+  for (const [name, f, arg] of cases) {
+    const g = jit(f, { device: "cuda" });
+    assert.ok(g.lower(onCuda(arg)).groups().some((s) => s.startsWith("grid reduction")), name);
+    // several calls on other data into fresh outputs: each launch counts its blocks from 0
+    // (a stale count or partial would show), and later calls replay a CUDA graph
+    const outputs: Tensor[] = [];
+    for (let call = 0; call < 4; call++) {
+      const input = arg.add(call);
+      const got = g(onCuda(input));
+      assertClose(got, jit(f)(input), { rtol: 1e-5, atol: 1e-6 }, `${name}, call ${call}`);
+      outputs.push(got);
+    }
+  }
+});
+
 Deno.test("cuda device: matmul precision below highest lets cuBLAS use TF32", () => {
   if (!status.available) return skipped("matmul precision");
   const a = random([40, 300], 21), b = random([300, 30], 22);

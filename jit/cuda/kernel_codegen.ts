@@ -16,7 +16,10 @@
  *   rows), the rest over the threads of a block. Reductions, all hoisted to the row level,
  *   are computed cooperatively: each thread folds a strided part, then a block reduction
  *   combines them and every thread receives the result for the row's epilogue (softmax: max,
- *   sum of exp, and the normalized outputs in one kernel).
+ *   sum of exp, and the normalized outputs in one kernel). A kernel of one row whose lone
+ *   reduction is long (a global sum or mean) becomes a grid reduction instead: every block
+ *   folds a strided share, and the last block to finish combines the partials (module-scope
+ *   `__device__` arrays, its count reset for the next launch) and runs the epilogue.
  * @module
  */
 
@@ -71,6 +74,8 @@ export interface CudaKernelCode {
   forms: Affine[];
   ops: string[];
   reductions: ReductionInfo[];
+  /** One row's lone reduction spread over the grid (launched flat over its terms). */
+  gridReduction: boolean;
 }
 
 /** A kernel axis (one var) or a reduction's axes (one flattened counter). */
@@ -81,6 +86,10 @@ interface Scope extends ScopeLines {
 
 /** Index arithmetic in 32 bits when every extent and buffer is below this many elements. */
 const INT32_INDEX_LIMIT = 2 ** 30;
+/** A kernel of one row whose lone reduction has this many terms spreads it over the grid. */
+const GRID_REDUCTION_MIN = 1 << 16;
+/** The most blocks a grid reduction launches (its partials array; `launchGrid` caps it). */
+export const GRID_REDUCTION_MAX_BLOCKS = 8192;
 
 /** Generates one CUDA kernel storing `roots` (all of one shape) into their buffers. */
 export class CudaLoopGen extends KernelScopes<Scope> {
@@ -88,6 +97,15 @@ export class CudaLoopGen extends KernelScopes<Scope> {
   private axes = 0;
   private cooperative = false;
   private cooperativeExtent = 1;
+  /** The cooperative reductions' accumulators (a lone one may become a grid reduction). */
+  private readonly cooperativeReductions: {
+    acc: string;
+    accT: string;
+    functor: string;
+    identity: string;
+  }[] = [];
+  /** Whether renderBlock made the kernel a grid reduction (many blocks, then the last). */
+  private gridReduction = false;
   private largest = 1;
 
   /** `layout`: flat or block, and the merged axes (chosen by the program renderer). */
@@ -122,12 +140,18 @@ export class CudaLoopGen extends KernelScopes<Scope> {
     this.largest = Math.max(this.largest, sizeOf(shape));
     const B = this.layout.blockAxes;
     const text = B === null ? this.renderFlat(axes, stores) : this.renderBlock(B, axes, stores);
-    const items = B === null ? this.extentOf(1, axes) : this.extentOf(1, B);
+    // a grid reduction launches like a flat kernel over its reduction's terms
+    const items = B === null
+      ? this.extentOf(1, axes)
+      : this.gridReduction
+      ? this.cooperativeExtent
+      : this.extentOf(1, B);
     // 32-bit index arithmetic when every extent and buffer stays below 2^30 elements
     const index = this.largest < INT32_INDEX_LIMIT ? "int" : "int64_t";
     return {
       text: text.text.replaceAll("@I@", index),
-      shape: B === null ? "flat" : "block",
+      shape: B === null || this.gridReduction ? "flat" : "block",
+      gridReduction: this.gridReduction,
       items,
       threads: text.threads,
       loads: this.loads,
@@ -165,18 +189,65 @@ export class CudaLoopGen extends KernelScopes<Scope> {
     const I = "@I@";
     const rows = this.extentOf(1, B), inner = this.extentOf(B + 1, axes);
     const work = Math.max(inner, this.cooperativeExtent);
-    const most = rows === 1 ? 1024 : 256;
+    // one row with one long reduction: spread it over the grid instead of one block
+    const grid = rows === 1 && this.cooperativeReductions.length === 1 &&
+      this.cooperativeExtent >= GRID_REDUCTION_MIN;
+    this.gridReduction = grid;
+    const most = grid ? 256 : rows === 1 ? 1024 : 256;
     const threads = Math.min(most, Math.max(32, 2 ** Math.ceil(Math.log2(Math.max(1, work)))));
     const elements = `for (${I} e = (${I})threadIdx.x; e < ${inner}; e += (${I})blockDim.x) {\n${
       indent(
         [...this.decompose("e", B + 1, axes), ...this.linesOf(B + 1, axes), ...stores].join("\n"),
       )
     }\n}`;
-    const row = `for (${I} row = (${I})blockIdx.x; row < ${rows}; row += (${I})gridDim.x) {\n${
-      indent([...this.decompose("row", 1, B), ...this.linesOf(1, B), elements].join("\n"))
-    }\n}`;
+    const rowIndex = this.decompose("row", 1, B);
+    const rowBody = indent([...rowIndex, ...this.linesOf(1, B), elements].join("\n"));
+    // a grid reduction's one row runs in every block up to the combination, then in the last
+    const row = grid
+      ? `{\n${rowIndex.length > 0 ? `  const ${I} row = 0;\n` : ""}${rowBody}\n}`
+      : `for (${I} row = (${I})blockIdx.x; row < ${rows}; row += (${I})gridDim.x) {\n${rowBody}\n}`;
     const shared = this.cooperative ? ["__shared__ unsigned long long kc_red[32];"] : [];
-    return { text: this.kernel(threads, [...shared, ...this.scopes[0].lines, row]), threads };
+    let text = this.kernel(threads, [...shared, ...this.scopes[0].lines, row]);
+    text = text.replaceAll(
+      "@COOP_START@",
+      grid ? "(blockIdx.x * blockDim.x + threadIdx.x)" : "threadIdx.x",
+    )
+      .replaceAll("@COOP_STRIDE@", grid ? "(gridDim.x * blockDim.x)" : "blockDim.x");
+    for (const r of this.cooperativeReductions) {
+      text = text.replace(`@GRID_COMBINE_${r.acc}@`, grid ? this.gridCombine(r) : "");
+    }
+    if (grid) {
+      const a = this.cooperativeReductions[0];
+      text = `__device__ ${a.accT} ${this.name}_partial[${GRID_REDUCTION_MAX_BLOCKS}];\n` +
+        `__device__ unsigned int ${this.name}_done;\n${text}`;
+    }
+    return { text, threads };
+  }
+
+  /**
+   * A grid reduction's combination: each block publishes its partial, the last block to
+   * finish (counted with an atomic) folds them all and goes on to the epilogue; the others
+   * leave. The count returns to 0 for the next launch (launches are ordered on one stream).
+   */
+  private gridCombine(r: { acc: string; accT: string; functor: string; identity: string }) {
+    const partial = `${this.name}_partial`, done = `${this.name}_done`;
+    return `{
+  __shared__ int kc_last;
+  if (threadIdx.x == 0) {
+    ${partial}[blockIdx.x] = ${r.acc};
+    __threadfence(); /* the partial is visible before the count says so */
+    kc_last = atomicAdd(&${done}, 1u) == gridDim.x - 1;
+  }
+  __syncthreads();
+  if (!kc_last) return;
+  __threadfence();
+  ${r.acc} = ${r.identity};
+  for (unsigned int b = threadIdx.x; b < gridDim.x; b += blockDim.x) {
+    ${r.acc} = ${r.functor}::f(${r.acc}, ((volatile ${r.accT}*)${partial})[b]);
+  }
+  ${r.acc} = kc_block_reduce<${r.functor}>(${r.acc}, (${r.accT}*)kc_red);
+  if (threadIdx.x == 0) ${done} = 0;
+}`;
   }
 
   private kernel(threads: number, lines: string[]): string {
@@ -287,15 +358,19 @@ export class CudaLoopGen extends KernelScopes<Scope> {
     else {
       const I = "@I@", r = `r${acc}`;
       const inner = indent([...this.split(r, vars, extents), ...body, update].join("\n"));
+      // a cooperative loop strides over the block's threads, or over the grid's when the
+      // kernel becomes a grid reduction (see renderBlock): the markers are filled in there
       lines.push(
         cooperative
-          ? `for (${I} ${r} = (${I})threadIdx.x; ${r} < ${extent}; ${r} += (${I})blockDim.x) {\n${inner}\n}`
+          ? `for (${I} ${r} = (${I})@COOP_START@; ${r} < ${extent}; ${r} += (${I})@COOP_STRIDE@) {\n${inner}\n}`
           : `for (${I} ${r} = 0; ${r} < ${extent}; ${r}++) {\n${inner}\n}`,
       );
       if (cooperative) {
         lines.push(`${acc} = kc_block_reduce<${functor}>(${acc}, (${accT}*)kc_red);`);
+        lines.push(`@GRID_COMBINE_${acc}@`);
         this.cooperative = true;
         this.cooperativeExtent = Math.max(this.cooperativeExtent, extent);
+        this.cooperativeReductions.push({ acc, accT, functor, identity });
       }
     }
     this.scopes[level].lines.push(...lines);

@@ -27,7 +27,7 @@ import { renderMatmulKernel } from "./matmul.ts";
 import { hasLibraryKernel, renderLibraryKernels } from "./library_kernels.ts";
 import { LoopGen, mergeGroups, Refuse } from "../cpu/loop_codegen.ts";
 import { type Buf, Planner, type Step } from "../cpu/plan.ts";
-import { type CudaKernelCode, CudaLoopGen } from "./kernel_codegen.ts";
+import { type CudaKernelCode, CudaLoopGen, GRID_REDUCTION_MAX_BLOCKS } from "./kernel_codegen.ts";
 import { CUDA_PRELUDE, cudaType } from "./prelude.ts";
 
 /** A rendered kernel and how to launch it. */
@@ -231,6 +231,8 @@ function generateKernel(planner: Planner, name: string, roots: Var[]): CudaKerne
 function describeKernel(aval: Aval, code: CudaKernelCode): string {
   const kind = code.reductions.length === 0
     ? "loop"
+    : code.gridReduction
+    ? "grid reduction"
     : code.shape === "block"
     ? "block reduction"
     : "fused reduction";
@@ -335,7 +337,8 @@ export function constantBlob(program: CudaProgram): Uint8Array {
 /** The grid size of a kernel step on a device with `multiprocessors` SMs. */
 export function launchGrid(step: CudaKernelStep, multiprocessors: number): number {
   // enough blocks to fill the device a few times over; grid-stride loops cover the rest
-  const cap = Math.max(1, multiprocessors) * 32;
+  // (never more than a grid reduction's partials array holds)
+  const cap = Math.min(Math.max(1, multiprocessors) * 32, GRID_REDUCTION_MAX_BLOCKS);
   const blocks = step.shape === "flat" ? Math.ceil(step.items / step.threads) : step.items;
   return Math.min(blocks, cap);
 }

@@ -56,6 +56,7 @@ static void emu_entry() {
 #define __forceinline__ inline
 #define __launch_bounds__(n)
 #define __shared__ static
+#define __threadfence() ((void)0) /* blocks run one after another */
 /* Runs the blocks one after another; within a block, runs every runnable fiber in turn until
    all are done. No runnable fiber left while some wait: a barrier not all threads reach. */
 static int emu_run_blocks(EmuFiber* fibers, char* stacks, size_t stack, int grid, int threads) {

@@ -22,14 +22,7 @@ import { runEquationOnHost } from "../host_step.ts";
 import { donate } from "../donation.ts";
 import { type Buf, Planner, type Step } from "./plan.ts";
 import { C_PRELUDE } from "./scalar_ops.ts";
-import {
-  declarations,
-  indent,
-  placeArena,
-  planAndGenerate,
-  type StepCode,
-  type Unit,
-} from "./steps.ts";
+import { declarations, indent, placeArena, planAndGenerate, type Unit } from "./steps.ts";
 
 const libraries = new Map<string, Deno.DynamicLibrary<Record<string, Deno.ForeignFunction>>>();
 

@@ -14,7 +14,7 @@
  * @module
  */
 
-import type { DType } from "../../core/dtype.ts";
+import { type DType, isFloat } from "../../core/dtype.ts";
 import { splitAt } from "../../core/prims/reduce.ts";
 import { sizeOf } from "../../core/shape.ts";
 import type { Eqn } from "../../core/graph.ts";
@@ -29,15 +29,10 @@ const FOLDS: Record<string, (dtype: DType) => string> = {
   scatter: () => "v",
   scatter_mul: (dtype) => dtype === "int32" ? "(int)((unsigned)old * (unsigned)v)" : "old * v",
   scatter_min: (dtype) =>
-    isFloatType(dtype)
-      ? "(old != old || v != v) ? old + v : (old < v ? old : v)"
-      : "old < v ? old : v",
+    isFloat(dtype) ? "(old != old || v != v) ? old + v : (old < v ? old : v)" : "old < v ? old : v",
   scatter_max: (dtype) =>
-    isFloatType(dtype)
-      ? "(old != old || v != v) ? old + v : (old > v ? old : v)"
-      : "old > v ? old : v",
+    isFloat(dtype) ? "(old != old || v != v) ? old + v : (old > v ? old : v)" : "old > v ? old : v",
 };
-const isFloatType = (dtype: DType) => dtype === "float32" || dtype === "float64";
 
 /** Whether a CUDA kernel renders this equation (else it runs on the host). */
 export function hasGatherKernel(eqn: Eqn): boolean {

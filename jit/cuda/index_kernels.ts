@@ -17,7 +17,7 @@ import type { DType } from "../../core/dtype.ts";
 import type { Eqn } from "../../core/graph.ts";
 import { splitAt } from "../../core/prims/reduce.ts";
 import { flatCode, type FlatKernelCode } from "./flat_kernel.ts";
-import { cudaType } from "./prelude.ts";
+import { accumulatorType, cudaType, REDUCE_FUNCTOR } from "./prelude.ts";
 
 /** The dtypes of the CPU's argument and cumulative kernels (16-bit floats normalized away). */
 const LIBRARY_DTYPES = new Set<DType>(["float32", "float64", "int32", "uint32"]);
@@ -43,7 +43,6 @@ export function renderIndexKernels(
   const [outer, len, inner] = splitAt(xa.shape, axis);
   const lines = len === 0 ? 0 : outer * inner;
   const T = cudaType(xa.dtype, eqn.prim.name);
-  const isFloat = xa.dtype === "float32" || xa.dtype === "float64";
   const line = `const long long i = e % ${inner}, o = e / ${inner};\n` +
     `    const long long base = o * ${len * inner}LL + i;`;
   if (ARG_OPS.has(eqn.prim.name)) {
@@ -58,14 +57,12 @@ export function renderIndexKernels(
     ${out}[e] = index;`;
     return [flatCode(prefix, lines, body)];
   }
-  const op = eqn.prim.name.slice(3); // sum, prod, max, min
-  const acc = (op === "sum" || op === "prod") ? (isFloat ? "double" : "uint32_t") : T;
-  const combine = {
-    sum: "acc + v",
-    prod: "acc * v",
-    max: isFloat ? "(v > acc || v != v) ? v : acc" : "v > acc ? v : acc",
-    min: isFloat ? "(v < acc || v != v) ? v : acc" : "v < acc ? v : acc",
-  }[op]!;
+  // the reductions' accumulator types and NaN-propagating combiners (prelude.ts)
+  const op = ({ sum: "+", prod: "*", max: "max", min: "min" } as const)[
+    eqn.prim.name.slice(3) as "sum" | "prod" | "max" | "min"
+  ];
+  const acc = accumulatorType(xa.dtype, op);
+  const combine = `${REDUCE_FUNCTOR[op]}::f(acc, v)`;
   const body = `    ${line}
     ${acc} acc = 0;
     for (long long s = 0; s < ${len}; s++) {

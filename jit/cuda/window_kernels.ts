@@ -17,7 +17,8 @@ import type { Eqn } from "../../core/graph.ts";
 import type { ReduceWindowParams } from "../../core/prims/window.ts";
 import { sizeOf } from "../../core/shape.ts";
 import { flatCode, type FlatKernelCode, nest, offsetIn, unravel } from "./flat_kernel.ts";
-import { cudaType } from "./prelude.ts";
+import { accumulatorType, cudaType, REDUCE_FUNCTOR } from "./prelude.ts";
+import { reduceIdentity } from "../kernel_scopes.ts";
 
 const WINDOW_OPS = new Set([
   "reduce_window_max",
@@ -49,7 +50,8 @@ export function renderWindowKernels(
   const w = { p, shape: x.shape, windows, T: cudaType(x.dtype, name), dtype: x.dtype };
   const items = sizeOf(eqn.outputs[0].aval.shape);
   if (name === "reduce_window_max" || name === "reduce_window_sum") {
-    return [flatCode(prefix, items, reduceBody(w, name.slice(14), inputs[0], out))];
+    const op = name === "reduce_window_max" ? "max" : "sum";
+    return [flatCode(prefix, items, reduceBody(w, op, inputs[0], out))];
   }
   if (name === "select_and_gather_add") {
     const [t, xs] = inputs;
@@ -79,25 +81,14 @@ function tapPosition(w: Windows, d: number, o: string): string {
     `      if (pos${d} < 0 || pos${d} >= ${w.shape[d]}) continue;`;
 }
 
-function reduceBody(w: Windows, op: string, x: string, out: string): string {
-  const isFloat = w.dtype === "float32" || w.dtype === "float64";
-  const acc = op === "sum" ? (isFloat ? "double" : "uint32_t") : w.T;
-  const identity = op === "sum"
-    ? "0"
-    : isFloat
-    ? "-INFINITY"
-    : w.dtype === "int32"
-    ? "(-2147483647 - 1)"
-    : "0u";
-  const combine = op === "sum"
-    ? "sum += v;"
-    : isFloat
-    ? "if (v > sum || v != v) sum = v;"
-    : "if (v > sum) sum = v;";
+function reduceBody(w: Windows, op: "max" | "sum", x: string, out: string): string {
+  // the reductions' accumulator, identity and NaN-propagating combiner (prelude.ts)
+  const red = op === "sum" ? "+" : "max";
+  const acc = accumulatorType(w.dtype, red);
   const read = `const ${acc} v = (${acc})${x}[${offsetIn(w.shape, (d) => `pos${d}`)}];
-      ${combine}`;
+      sum = ${REDUCE_FUNCTOR[red]}::f(sum, v);`;
   return `    ${unravel(w.windows)}
-    ${acc} sum = ${identity};
+    ${acc} sum = ${reduceIdentity(red, w.dtype)};
     ${nest(w.p.windowDimensions, "k", (d) => tapPosition(w, d, `idx${d}`), read)}
     ${out}[e] = (${w.T})sum;`;
 }
